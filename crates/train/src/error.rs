@@ -1,0 +1,63 @@
+//! Errors of a training run and the process exit codes they map to.
+
+use std::path::PathBuf;
+
+use mnist_data::DataError;
+
+use crate::BackendKind;
+
+/// Exit code for an unexpected failure inside Burn or this program.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for MNIST files that are missing or fail verification.
+pub const EXIT_DATA: i32 = 3;
+/// Exit code for a saved model or configuration that cannot be read.
+pub const EXIT_MODEL: i32 = 4;
+/// Exit code for a backend that cannot start, such as wgpu without an adapter.
+pub const EXIT_BACKEND: i32 = 7;
+/// Exit code for artifacts that cannot be written.
+pub const EXIT_ARTIFACTS: i32 = 8;
+/// Exit code for a run stopped by the user before it finished.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Why a training run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+
+    #[error(
+        "backend {backend} is unavailable: {reason}; use --backend flex (or BACKEND=flex) \
+         to train on the CPU"
+    )]
+    BackendUnavailable { backend: BackendKind, reason: String },
+
+    #[error("{path}: cannot write the artifact: {source}; check that the folder is writable \
+             and the disk has space, or pass another --artifact-dir")]
+    Artifact {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: cannot save the model record: {reason}")]
+    Record { path: PathBuf, reason: String },
+
+    #[error("training failed: {0}")]
+    Training(String),
+
+    #[error("training stopped before it finished: {0}")]
+    Interrupted(String),
+}
+
+impl TrainError {
+    /// Returns the documented process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            TrainError::Data(error) => error.exit_code(),
+            TrainError::BackendUnavailable { .. } => EXIT_BACKEND,
+            TrainError::Artifact { .. } | TrainError::Record { .. } => EXIT_ARTIFACTS,
+            TrainError::Training(_) => EXIT_FAILURE,
+            TrainError::Interrupted(_) => EXIT_INTERRUPTED,
+        }
+    }
+}

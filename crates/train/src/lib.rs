@@ -1,0 +1,17 @@
+//! Training of the MNIST classifiers with Burn's learner: backend choice, the run's
+//! configuration, progress display, test-set evaluation and the artifacts a run leaves.
+//!
+//! Data comes verified from `mnist-data`; the networks come from `mnist-model`.
+
+pub mod artifacts;
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod evaluate;
+pub mod progress;
+pub mod run;
+
+pub use backend::BackendKind;
+pub use config::TrainingConfig;
+pub use error::TrainError;
+pub use run::{RunPaths, RunSummary, train};

@@ -1,0 +1,169 @@
+//! `mnist-train`: trains an MNIST classifier and writes its artifacts.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mnist_model::{ModelConfig, ModelKind};
+use mnist_train::config::default_epochs;
+use mnist_train::run::ProgressMode;
+use mnist_train::{BackendKind, RunPaths, TrainingConfig, train};
+
+/// Train an MNIST digit classifier with Burn and save it for `mnist-infer`.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Architecture to train.
+    #[arg(long, value_enum, default_value = "mlp")]
+    model: ModelArg,
+    /// Backend to train on. `flex` is Burn's native CPU backend; `ndarray` is deprecated
+    /// upstream in its favour; `wgpu` uses a GPU or a software Vulkan driver.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: BackendKind,
+    /// Passes over the training set [default: 20 for mlp, 5 for cnn].
+    #[arg(long, value_parser = parse_positive)]
+    epochs: Option<usize>,
+    /// Images per training step.
+    #[arg(long, default_value = "64", value_parser = parse_positive)]
+    batch_size: usize,
+    /// Peak learning rate of Adam, lowered to zero over the run by a cosine schedule.
+    #[arg(long, default_value = "0.001", value_parser = parse_learning_rate)]
+    learning_rate: f64,
+    /// Seed of weight initialisation, dropout, the validation split and shuffling.
+    #[arg(long, default_value = "42")]
+    seed: u64,
+    /// Share of the training set held out for validation, strictly between 0 and 1.
+    #[arg(long, default_value = "0.1", value_parser = parse_fraction)]
+    valid_fraction: f64,
+    /// Use only this many training-set images (before the validation split), for quick runs.
+    #[arg(long, value_parser = parse_limit)]
+    limit: Option<usize>,
+    /// Data-loading threads; more than one makes runs non-reproducible.
+    #[arg(long, default_value = "1", value_parser = parse_positive)]
+    workers: usize,
+    /// Folder with the four verified MNIST files (`make data` fills it).
+    #[arg(long, default_value = "datasets/mnist")]
+    data_dir: PathBuf,
+    /// Folder of the runs; this run writes into `<artifact-dir>/<model>/`.
+    #[arg(long, default_value = "artifacts")]
+    artifact_dir: PathBuf,
+    /// Progress display: the dashboard in a terminal, or plain lines.
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: ProgressMode,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ModelArg {
+    Mlp,
+    Cnn,
+}
+
+impl From<ModelArg> for ModelKind {
+    fn from(model: ModelArg) -> Self {
+        match model {
+            ModelArg::Mlp => ModelKind::Mlp,
+            ModelArg::Cnn => ModelKind::Cnn,
+        }
+    }
+}
+
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err(format!("{text} is not positive; use 1 or more")),
+        Ok(value) => Ok(value),
+        Err(_) => Err(format!("{text} is not a positive whole number")),
+    }
+}
+
+fn parse_limit(text: &str) -> Result<usize, String> {
+    let value = parse_positive(text)?;
+    if value < 2 {
+        return Err(format!("{text} leaves no image for training or validation; use 2 or more"));
+    }
+    Ok(value)
+}
+
+fn parse_learning_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        Ok(_) => Err(format!("{text} is not a finite, positive learning rate")),
+        Err(_) => Err(format!("{text} is not a number")),
+    }
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
+        Ok(_) => Err(format!("{text} is outside (0, 1); use a fraction such as 0.1")),
+        Err(_) => Err(format!("{text} is not a number")),
+    }
+}
+
+/// Sets `XDG_RUNTIME_DIR` to a private folder when it is unset.
+///
+/// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" on every
+/// start without it, as in CI and under `sudo`, which reads like a failure of training.
+fn provide_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".to_string());
+    let dir = std::env::temp_dir().join(format!("mnist-burn-runtime-{user}"));
+    let created = std::fs::create_dir_all(&dir).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+    });
+    if created.is_ok() {
+        // SAFETY: called at the start of `main`, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.backend == BackendKind::Wgpu {
+        provide_runtime_dir();
+    }
+    let kind = ModelKind::from(args.model);
+    let config = TrainingConfig {
+        model: ModelConfig::new(kind),
+        backend: args.backend,
+        epochs: args.epochs.unwrap_or_else(|| default_epochs(kind)),
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        valid_fraction: args.valid_fraction,
+        limit: args.limit,
+        workers: args.workers,
+    };
+    let paths = RunPaths {
+        data_dir: args.data_dir,
+        artifact_dir: args.artifact_dir,
+    };
+
+    println!(
+        "training {} on {} for {} epochs (batch {}, learning rate {}, seed {})",
+        kind, config.backend, config.epochs, config.batch_size, config.learning_rate, config.seed
+    );
+    match train(&config, &paths, args.progress) {
+        Ok(summary) => {
+            println!(
+                "test accuracy {:.2} % on {} images, test loss {:.4}",
+                100.0 * summary.test_accuracy,
+                summary.test_images,
+                summary.test_loss
+            );
+            println!(
+                "trained in {:.1} s ({:.0} images/s); artifacts in {}",
+                summary.train_seconds,
+                summary.train_images_per_second,
+                summary.artifact_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code() as u8)
+        }
+    }
+}

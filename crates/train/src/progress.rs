@@ -1,0 +1,244 @@
+//! Plain, line-per-epoch progress for runs whose output is not a terminal.
+//!
+//! Burn's own fallback prints a debug dump of every progress snapshot. This renderer
+//! prints one line per finished split with the epoch means of its metrics, and a progress
+//! line at most every [`PROGRESS_INTERVAL`] during long splits. It never writes escape
+//! sequences, so logs from CI or `| tee` stay readable.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+
+/// Least time between two progress lines within one split.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Running mean of one metric over the current split.
+#[derive(Default)]
+struct MetricMean {
+    weighted_sum: f64,
+    count: usize,
+}
+
+/// Prints training progress as plain lines on standard output.
+pub struct PlainRenderer {
+    names: HashMap<MetricId, String>,
+    means: Vec<(String, MetricMean)>,
+    total_epochs: usize,
+    epoch: usize,
+    split: String,
+    split_items: usize,
+    items_done: usize,
+    split_started: Instant,
+    last_line: Instant,
+}
+
+impl PlainRenderer {
+    /// Creates a renderer that has printed nothing yet.
+    pub fn new() -> Self {
+        Self {
+            names: HashMap::new(),
+            means: Vec::new(),
+            total_epochs: 0,
+            epoch: 1,
+            split: String::new(),
+            split_items: 0,
+            items_done: 0,
+            split_started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    fn record(&mut self, state: MetricState) {
+        let MetricState::Numeric(entry, Some(value)) = state else {
+            return;
+        };
+        let Some(name) = self.names.get(&entry.metric_id).cloned() else {
+            return;
+        };
+        let (value, count) = match value {
+            NumericEntry::Value(value) => (value, 1),
+            NumericEntry::Aggregated {
+                aggregated_value,
+                count,
+            } => (aggregated_value, count),
+            NumericEntry::Final(value) => (value, 1),
+        };
+        let position = match self.means.iter().position(|(n, _)| *n == name) {
+            Some(position) => position,
+            None => {
+                self.means.push((name, MetricMean::default()));
+                self.means.len() - 1
+            }
+        };
+        let mean = &mut self.means[position].1;
+        mean.weighted_sum += value * count as f64;
+        mean.count += count;
+    }
+
+    fn metrics_text(&self) -> String {
+        self.means
+            .iter()
+            .filter(|(_, mean)| mean.count > 0)
+            .map(|(name, mean)| {
+                let value = mean.weighted_sum / mean.count as f64;
+                format_metric(name, value)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl Default for PlainRenderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Formats a metric the way Burn names it: accuracy as a percentage, the learning rate in
+/// scientific notation, anything else with four decimals.
+fn format_metric(name: &str, value: f64) -> String {
+    let lowercase = name.to_ascii_lowercase();
+    if lowercase.contains("accuracy") {
+        format!("{lowercase} {value:.2} %")
+    } else if lowercase.contains("learning rate") || lowercase == "lr" {
+        format!("{lowercase} {value:.2e}")
+    } else {
+        format!("{lowercase} {value:.4}")
+    }
+}
+
+fn print_line(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) must not stop training, so write errors are ignored.
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+impl MetricsRendererTraining for PlainRenderer {
+    fn update_train(&mut self, state: MetricState) {
+        self.record(state);
+    }
+
+    fn update_valid(&mut self, state: MetricState) {
+        self.record(state);
+    }
+
+    fn on_train_end(
+        &mut self,
+        _summary: Option<burn::train::LearnerSummary>,
+    ) -> Result<(), Box<dyn core::error::Error>> {
+        Ok(())
+    }
+}
+
+impl TrainingProgressLogger for PlainRenderer {
+    fn start(
+        &mut self,
+        total_epochs: usize,
+        starting_epoch: usize,
+        _total_items: Option<usize>,
+        _label: Option<&str>,
+    ) {
+        self.total_epochs = total_epochs;
+        self.epoch = starting_epoch.max(1);
+    }
+
+    fn update_epoch(&mut self, _epoch: usize) {}
+
+    fn start_split(&mut self, split: &str, total_items: usize) {
+        self.split = split.to_string();
+        self.split_items = total_items;
+        self.items_done = 0;
+        self.means.clear();
+        self.split_started = Instant::now();
+        self.last_line = Instant::now();
+    }
+
+    fn update_split(&mut self, items_processed: usize) {
+        self.items_done = items_processed;
+        if self.last_line.elapsed() < PROGRESS_INTERVAL {
+            return;
+        }
+        self.last_line = Instant::now();
+        let percent = 100.0 * items_processed as f64 / self.split_items.max(1) as f64;
+        print_line(&format!(
+            "epoch {}/{} {}: {items_processed}/{} images ({percent:.0} %), {}",
+            self.epoch,
+            self.total_epochs,
+            self.split,
+            self.split_items,
+            self.metrics_text()
+        ));
+    }
+
+    fn end_split(&mut self) {
+        let seconds = self.split_started.elapsed().as_secs_f64();
+        let rate = self.items_done as f64 / seconds.max(1e-9);
+        print_line(&format!(
+            "epoch {}/{} {:<5} {} ({seconds:.1} s, {rate:.0} images/s)",
+            self.epoch,
+            self.total_epochs,
+            self.split,
+            self.metrics_text()
+        ));
+        if self.split == "valid" {
+            self.epoch += 1;
+        }
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, _event: String) {}
+}
+
+impl EvaluationProgressLogger for PlainRenderer {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+
+    fn start_test(&mut self, _name: &str, _total_items: usize) {}
+
+    fn update_test_progress(&mut self, _items_processed: usize) {}
+
+    fn end_test(&mut self) {}
+
+    fn end_global_progress(&mut self) {}
+
+    fn log_event_evaluation(&mut self, _event: String) {}
+}
+
+impl MetricsRendererEvaluation for PlainRenderer {
+    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+
+    fn on_test_end(
+        &mut self,
+        _summary: Option<burn::train::LearnerSummary>,
+    ) -> Result<(), Box<dyn core::error::Error>> {
+        Ok(())
+    }
+}
+
+impl MetricsRenderer for PlainRenderer {
+    fn manual_close(&mut self) {}
+
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        self.names.insert(definition.metric_id.clone(), definition.name.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_metric;
+
+    #[test]
+    fn metric_formats_follow_their_kind() {
+        assert_eq!(format_metric("Accuracy", 97.123), "accuracy 97.12 %");
+        assert_eq!(format_metric("Loss", 0.123_456), "loss 0.1235");
+        assert_eq!(format_metric("Learning Rate", 0.001), "learning rate 1.00e-3");
+    }
+}

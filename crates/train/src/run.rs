@@ -1,0 +1,213 @@
+//! One training run: data, model, Burn's learner, test-set evaluation and artifacts.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
+use burn::train::renderer::{MetricsRenderer, default_renderer};
+use burn::train::{Interrupter, Learner, SupervisedTraining};
+use mnist_data::dataset::{MnistBatcher, index_dataset, split_train_valid};
+use mnist_data::{Split, load_split};
+use mnist_model::Classifier;
+use serde::Serialize;
+
+use crate::artifacts::{self, CHECKPOINT_DIR, CONFIG_FILE, RECORD_FILE, SUMMARY_FILE};
+use crate::backend::is_software_adapter;
+use crate::evaluate::evaluate;
+use crate::progress::PlainRenderer;
+use crate::{TrainError, TrainingConfig};
+
+/// Folders a run reads its data from and writes its artifacts to.
+#[derive(Clone, Debug)]
+pub struct RunPaths {
+    /// Folder with the four verified MNIST files.
+    pub data_dir: PathBuf,
+    /// Parent folder of the runs; a run writes into `<artifact_dir>/<model>/`.
+    pub artifact_dir: PathBuf,
+}
+
+/// Display mode of a run's progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// The dashboard when standard output is a terminal, plain lines otherwise.
+    Auto,
+    /// Burn's terminal dashboard; needs a terminal.
+    Dashboard,
+    /// One line per epoch and split, with no escape sequences.
+    Plain,
+}
+
+/// Measurements of a finished run, written as `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub model: String,
+    pub backend: String,
+    /// The wgpu adapter, when the backend is wgpu.
+    pub adapter: Option<String>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    pub train_images: usize,
+    pub valid_images: usize,
+    pub test_images: usize,
+    /// Fraction of the 10,000 test images classified correctly, in [0, 1].
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    /// Wall-clock seconds of the learner's fit: training and validation of every epoch.
+    pub train_seconds: f64,
+    /// Training images processed per second of `train_seconds`, over all epochs.
+    pub train_images_per_second: f64,
+    /// Folder holding the record, configuration, checkpoints and metrics.
+    pub artifact_dir: PathBuf,
+}
+
+/// Trains the model `config` describes and writes its artifacts.
+///
+/// The data is verified before any work starts, and the record, configuration and summary
+/// are written only after the test-set evaluation, each by an atomic rename.
+pub fn train(
+    config: &TrainingConfig,
+    paths: &RunPaths,
+    progress: ProgressMode,
+) -> Result<RunSummary, TrainError> {
+    let train_split = Arc::new(load_split(&paths.data_dir, Split::Train)?);
+    let test_split = Arc::new(load_split(&paths.data_dir, Split::Test)?);
+
+    let opened = config.backend.open()?;
+    if let Some(adapter) = &opened.adapter {
+        let kind = if is_software_adapter(adapter) {
+            "a software adapter: expect CPU speed at best"
+        } else {
+            "a hardware adapter"
+        };
+        eprintln!("wgpu runs on {adapter}, {kind}");
+    }
+    let device = opened.device;
+    device.seed(config.seed);
+
+    let run_dir = paths.artifact_dir.join(config.model.kind.name());
+    prepare_run_dir(&run_dir)?;
+
+    let split = split_train_valid(
+        train_split.len(),
+        config.valid_fraction,
+        config.seed,
+        config.limit,
+    );
+    let (train_images, valid_images) = (split.train.len(), split.valid.len());
+    let batcher = MnistBatcher::new(train_split.clone());
+    let train_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .num_workers(config.workers)
+        .set_device(device.clone())
+        .build(index_dataset(split.train));
+    let valid_loader = DataLoaderBuilder::new(batcher)
+        .batch_size(config.batch_size)
+        .num_workers(config.workers)
+        .set_device(device.clone())
+        .build(index_dataset(split.valid));
+
+    let iterations = config.epochs * train_images.div_ceil(config.batch_size);
+    let scheduler = CosineAnnealingLrSchedulerConfig::new(config.learning_rate, iterations.max(1))
+        .init()
+        .map_err(|reason| TrainError::Training(format!("learning-rate schedule: {reason}")))?;
+    let model = config.model.init(&device.clone().autodiff());
+    let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
+
+    let interrupter = Interrupter::new();
+    let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_default_checkpointers()
+        .with_interrupter(interrupter.clone())
+        .renderer(renderer(progress, interrupter))
+        .num_epochs(config.epochs);
+
+    let started = Instant::now();
+    let result = training.launch(learner);
+    let train_seconds = started.elapsed().as_secs_f64();
+    if let Some(error) = result.error {
+        return Err(TrainError::Training(error.to_string()));
+    }
+    if let Some(interruption) = result.interrupted {
+        return Err(TrainError::Interrupted(format!("{interruption:?}")));
+    }
+    // The dashboard leaves the alternate screen when its renderer is dropped.
+    drop(result.renderer);
+
+    let model = result.model;
+    let evaluation = evaluate(&model, &test_split, &device, config.backend.eval_batch_size())?;
+    let summary = RunSummary {
+        model: config.model.kind.name().to_string(),
+        backend: config.backend.name().to_string(),
+        adapter: opened.adapter,
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        learning_rate: config.learning_rate,
+        seed: config.seed,
+        train_images,
+        valid_images,
+        test_images: evaluation.images,
+        test_accuracy: evaluation.accuracy(),
+        test_loss: evaluation.mean_loss,
+        train_seconds,
+        train_images_per_second: (train_images * config.epochs) as f64 / train_seconds,
+        artifact_dir: run_dir.clone(),
+    };
+    save_artifacts(&run_dir, config, model, &summary)?;
+    Ok(summary)
+}
+
+/// Picks the dashboard or the plain renderer.
+///
+/// The dashboard needs a terminal: Burn's renderer panics in its drawing thread without
+/// one, so `Dashboard` falls back to plain lines when standard output is not a terminal.
+fn renderer(progress: ProgressMode, interrupter: Interrupter) -> Box<dyn MetricsRenderer> {
+    let terminal = std::io::stdout().is_terminal()
+        && std::env::var("TERM").map_or(true, |term| term != "dumb");
+    match progress {
+        ProgressMode::Auto | ProgressMode::Dashboard if terminal => {
+            default_renderer(interrupter, None)
+        }
+        _ => Box::new(PlainRenderer::new()),
+    }
+}
+
+/// Creates the run folder and clears what a previous run left in it that would mix with
+/// this run: checkpoints and Burn's per-epoch metric logs. The previous record,
+/// configuration and summary stay until this run replaces them.
+fn prepare_run_dir(run_dir: &Path) -> Result<(), TrainError> {
+    artifacts::create_dir(run_dir)?;
+    for stale in [CHECKPOINT_DIR, "train", "valid"] {
+        let path = run_dir.join(stale);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .map_err(|source| TrainError::Artifact { path, source })?;
+        }
+    }
+    Ok(())
+}
+
+fn save_artifacts(
+    run_dir: &Path,
+    config: &TrainingConfig,
+    model: Classifier,
+    summary: &RunSummary,
+) -> Result<(), TrainError> {
+    let record_path = run_dir.join(RECORD_FILE);
+    model.save_file(&record_path).map_err(|error| TrainError::Record {
+        path: record_path.clone(),
+        reason: error.to_string(),
+    })?;
+    artifacts::write_json(&run_dir.join(CONFIG_FILE), config)?;
+    artifacts::write_json(&run_dir.join(SUMMARY_FILE), summary)?;
+    Ok(())
+}
