@@ -90,13 +90,17 @@ impl MnistBatcher {
         let mut pixels = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
         let mut labels = Vec::with_capacity(indices.len());
         for &index in indices {
-            pixels.extend(self.split.image(index).iter().map(|&p| self.lookup[p as usize]));
+            pixels.extend(
+                self.split
+                    .image(index)
+                    .iter()
+                    .map(|&p| self.lookup[p as usize]),
+            );
             labels.push(i64::from(self.split.label(index)));
         }
         let shape = [indices.len(), 1, IMAGE_SIDE, IMAGE_SIDE];
         let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), device);
-        let targets =
-            Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), device);
         MnistBatch { images, targets }
     }
 }
@@ -123,8 +127,14 @@ mod tests {
 
     #[test]
     fn split_depends_only_on_seed() {
-        assert_eq!(split_train_valid(500, 0.2, 3, None), split_train_valid(500, 0.2, 3, None));
-        assert_ne!(split_train_valid(500, 0.2, 3, None), split_train_valid(500, 0.2, 4, None));
+        assert_eq!(
+            split_train_valid(500, 0.2, 3, None),
+            split_train_valid(500, 0.2, 3, None)
+        );
+        assert_ne!(
+            split_train_valid(500, 0.2, 3, None),
+            split_train_valid(500, 0.2, 4, None)
+        );
     }
 
     #[test]
@@ -160,10 +170,21 @@ mod tests {
         });
         let batch = MnistBatcher::new(split).batch_indices(&[1, 0], &Device::flex());
         assert_eq!(batch.images.dims(), [2, 1, 28, 28]);
-        let pixels = batch.images.into_data().try_into_vec_as::<f32>().expect("f32 data");
+        let pixels = batch
+            .images
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("f32 data");
         // (1.0 - 0.1307) / 0.3081 and (0.0 - 0.1307) / 0.3081.
         assert!((pixels[0] - 2.821_486).abs() < 1e-5);
         assert!((pixels[1] + 0.424_213).abs() < 1e-5);
-        assert_eq!(batch.targets.into_data().try_into_vec_as::<i64>().expect("i64 data"), vec![9, 3]);
+        assert_eq!(
+            batch
+                .targets
+                .into_data()
+                .try_into_vec_as::<i64>()
+                .expect("i64 data"),
+            vec![9, 3]
+        );
     }
 }

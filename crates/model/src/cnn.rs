@@ -70,7 +70,9 @@ impl Cnn {
         let x = self.norm_2.forward(self.conv_2.forward(x)); // [batch, 64, 14, 14]
         let x = self.pool.forward(self.activation.forward(x)); // [batch, 64, 7, 7]
         let x = x.flatten(1, 3); // [batch, 3136]
-        let x = self.dropout.forward(self.activation.forward(self.hidden.forward(x))); // [batch, 128]
+        let x = self
+            .dropout
+            .forward(self.activation.forward(self.hidden.forward(x))); // [batch, 128]
         self.output.forward(x) // [batch, 10]
     }
 }

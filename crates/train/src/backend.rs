@@ -102,7 +102,9 @@ pub struct OpenedDevice {
 /// lavapipe (which reports "llvmpipe") or SwiftShader.
 pub fn is_software_adapter(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["llvmpipe", "lavapipe", "swiftshader", "software"].iter().any(|s| name.contains(s))
+    ["llvmpipe", "lavapipe", "swiftshader", "software"]
+        .iter()
+        .any(|s| name.contains(s))
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -29,10 +29,15 @@ pub enum TrainError {
         "backend {backend} is unavailable: {reason}; use --backend flex (or BACKEND=flex) \
          to train on the CPU"
     )]
-    BackendUnavailable { backend: BackendKind, reason: String },
+    BackendUnavailable {
+        backend: BackendKind,
+        reason: String,
+    },
 
-    #[error("{path}: cannot write the artifact: {source}; check that the folder is writable \
-             and the disk has space, or pass another --artifact-dir")]
+    #[error(
+        "{path}: cannot write the artifact: {source}; check that the folder is writable \
+             and the disk has space, or pass another --artifact-dir"
+    )]
     Artifact {
         path: PathBuf,
         #[source]

@@ -21,25 +21,25 @@ struct Args {
     #[arg(long, value_enum, default_value = "flex")]
     backend: BackendKind,
     /// Passes over the training set [default: 20 for mlp, 5 for cnn].
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_positive)]
     epochs: Option<usize>,
     /// Images per training step.
-    #[arg(long, default_value = "64", value_parser = parse_positive)]
+    #[arg(long, allow_negative_numbers = true, default_value = "64", value_parser = parse_positive)]
     batch_size: usize,
     /// Peak learning rate of Adam, lowered to zero over the run by a cosine schedule.
-    #[arg(long, default_value = "0.001", value_parser = parse_learning_rate)]
+    #[arg(long, allow_negative_numbers = true, default_value = "0.001", value_parser = parse_learning_rate)]
     learning_rate: f64,
     /// Seed of weight initialisation, dropout, the validation split and shuffling.
     #[arg(long, default_value = "42")]
     seed: u64,
     /// Share of the training set held out for validation, strictly between 0 and 1.
-    #[arg(long, default_value = "0.1", value_parser = parse_fraction)]
+    #[arg(long, allow_negative_numbers = true, default_value = "0.1", value_parser = parse_fraction)]
     valid_fraction: f64,
     /// Use only this many training-set images (before the validation split), for quick runs.
-    #[arg(long, value_parser = parse_limit)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_limit)]
     limit: Option<usize>,
     /// Data-loading threads; more than one makes runs non-reproducible.
-    #[arg(long, default_value = "1", value_parser = parse_positive)]
+    #[arg(long, allow_negative_numbers = true, default_value = "1", value_parser = parse_positive)]
     workers: usize,
     /// Folder with the four verified MNIST files (`make data` fills it).
     #[arg(long, default_value = "datasets/mnist")]
@@ -78,7 +78,9 @@ fn parse_positive(text: &str) -> Result<usize, String> {
 fn parse_limit(text: &str) -> Result<usize, String> {
     let value = parse_positive(text)?;
     if value < 2 {
-        return Err(format!("{text} leaves no image for training or validation; use 2 or more"));
+        return Err(format!(
+            "{text} leaves no image for training or validation; use 2 or more"
+        ));
     }
     Ok(value)
 }
@@ -94,7 +96,9 @@ fn parse_learning_rate(text: &str) -> Result<f64, String> {
 fn parse_fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
-        Ok(_) => Err(format!("{text} is outside (0, 1); use a fraction such as 0.1")),
+        Ok(_) => Err(format!(
+            "{text} is outside (0, 1); use a fraction such as 0.1"
+        )),
         Err(_) => Err(format!("{text} is not a number")),
     }
 }

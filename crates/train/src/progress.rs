@@ -227,7 +227,8 @@ impl MetricsRenderer for PlainRenderer {
     fn manual_close(&mut self) {}
 
     fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names.insert(definition.metric_id.clone(), definition.name.to_string());
+        self.names
+            .insert(definition.metric_id.clone(), definition.name.to_string());
     }
 }
 
@@ -239,6 +240,9 @@ mod tests {
     fn metric_formats_follow_their_kind() {
         assert_eq!(format_metric("Accuracy", 97.123), "accuracy 97.12 %");
         assert_eq!(format_metric("Loss", 0.123_456), "loss 0.1235");
-        assert_eq!(format_metric("Learning Rate", 0.001), "learning rate 1.00e-3");
+        assert_eq!(
+            format_metric("Learning Rate", 0.001),
+            "learning rate 1.00e-3"
+        );
     }
 }

@@ -144,7 +144,12 @@ pub fn train(
     drop(result.renderer);
 
     let model = result.model;
-    let evaluation = evaluate(&model, &test_split, &device, config.backend.eval_batch_size())?;
+    let evaluation = evaluate(
+        &model,
+        &test_split,
+        &device,
+        config.backend.eval_batch_size(),
+    )?;
     let summary = RunSummary {
         model: config.model.kind.name().to_string(),
         backend: config.backend.name().to_string(),
@@ -203,10 +208,12 @@ fn save_artifacts(
     summary: &RunSummary,
 ) -> Result<(), TrainError> {
     let record_path = run_dir.join(RECORD_FILE);
-    model.save_file(&record_path).map_err(|error| TrainError::Record {
-        path: record_path.clone(),
-        reason: error.to_string(),
-    })?;
+    model
+        .save_file(&record_path)
+        .map_err(|error| TrainError::Record {
+            path: record_path.clone(),
+            reason: error.to_string(),
+        })?;
     artifacts::write_json(&run_dir.join(CONFIG_FILE), config)?;
     artifacts::write_json(&run_dir.join(SUMMARY_FILE), summary)?;
     Ok(())
