@@ -146,8 +146,14 @@ fn main() -> ExitCode {
     };
 
     println!(
-        "training {} on {} for {} epochs (batch {}, learning rate {}, seed {})",
-        kind, config.backend, config.epochs, config.batch_size, config.learning_rate, config.seed
+        "training {} on {} for {} epoch{} (batch {}, learning rate {}, seed {})",
+        kind,
+        config.backend,
+        config.epochs,
+        if config.epochs == 1 { "" } else { "s" },
+        config.batch_size,
+        config.learning_rate,
+        config.seed
     );
     match train(&config, &paths, args.progress) {
         Ok(summary) => {
