@@ -1,0 +1,57 @@
+//! Errors of `mnist-infer` and the process exit codes they map to.
+
+use std::path::PathBuf;
+
+use crate::prepare::PrepareError;
+
+/// Exit code when at least one input is not a readable image.
+pub const EXIT_BAD_IMAGE: i32 = 5;
+/// Exit code when every input was read but at least one holds no digit.
+pub const EXIT_NO_DIGIT: i32 = 6;
+/// Exit code for a saved model or configuration that is missing or cannot be read.
+pub const EXIT_MODEL: i32 = 4;
+/// Exit code for an unexpected failure.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// Why inference failed for the whole run or for one input.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("{path}: no trained model here; run `make train` (or `mnist-train`) first")]
+    ModelMissing { path: PathBuf },
+
+    #[error("{path}: cannot load the trained model: {reason}; train it again with `make train`")]
+    ModelInvalid { path: PathBuf, reason: String },
+
+    #[error("{file}: cannot read the file: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{file}: {source}")]
+    Image {
+        file: String,
+        #[source]
+        source: PrepareError,
+    },
+
+    #[error("prediction failed: {0}")]
+    Prediction(String),
+}
+
+impl InferError {
+    /// Returns the documented process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            InferError::ModelMissing { .. } | InferError::ModelInvalid { .. } => EXIT_MODEL,
+            InferError::Read { .. } => EXIT_BAD_IMAGE,
+            InferError::Image {
+                source: PrepareError::NoDigit { .. },
+                ..
+            } => EXIT_NO_DIGIT,
+            InferError::Image { .. } => EXIT_BAD_IMAGE,
+            InferError::Prediction(_) => EXIT_FAILURE,
+        }
+    }
+}

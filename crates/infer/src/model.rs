@@ -1,0 +1,116 @@
+//! Loading a trained classifier from the folder `mnist-train` wrote, and predicting.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use mnist_model::{Classifier, IMAGE_SIDE, ModelConfig, NUM_CLASSES, normalize_pixel};
+
+use crate::InferError;
+
+/// Name of the trained record inside a run's folder, as `mnist-train` writes it.
+pub const RECORD_FILE: &str = "model.bpk";
+/// Name of the training configuration beside the record.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// A classifier rebuilt from its saved configuration, with its trained weights.
+pub struct LoadedModel {
+    pub model: Classifier,
+    pub config: ModelConfig,
+    pub device: Device,
+}
+
+/// Rebuilds the classifier saved in `run_dir` on `device`.
+///
+/// The architecture comes from the `model` field of `config.json`, never from defaults
+/// here. The record must match it exactly. A missing or extra parameter, a wrong shape or a
+/// record of the other architecture is an error, not a partial load.
+pub fn load_model(run_dir: &Path, device: &Device) -> Result<LoadedModel, InferError> {
+    let config_path = run_dir.join(CONFIG_FILE);
+    let record_path = run_dir.join(RECORD_FILE);
+    let config = read_model_config(&config_path)?;
+    if !record_path.is_file() {
+        return Err(InferError::ModelMissing { path: record_path });
+    }
+    let model = config
+        .init(device)
+        .try_load_file(&record_path)
+        .map_err(|error| InferError::ModelInvalid {
+            path: record_path.clone(),
+            reason: shorten(&error.to_string()),
+        })?
+        .valid();
+    Ok(LoadedModel {
+        model,
+        config,
+        device: device.clone(),
+    })
+}
+
+/// Longest error text from Burn quoted in a message; a record of the other architecture
+/// lists every missing tensor.
+const MAX_REASON_CHARS: usize = 240;
+
+fn shorten(reason: &str) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((end, _)) => format!("{} …", &reason[..end]),
+        None => reason.to_string(),
+    }
+}
+
+fn read_model_config(path: &Path) -> Result<ModelConfig, InferError> {
+    let invalid = |reason: String| InferError::ModelInvalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => InferError::ModelMissing {
+            path: path.to_path_buf(),
+        },
+        _ => invalid(error.to_string()),
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| invalid(format!("not valid JSON: {error}")))?;
+    let model = value
+        .get("model")
+        .ok_or_else(|| invalid("no \"model\" field".to_string()))?;
+    serde_json::from_value(model.clone())
+        .map_err(|error| invalid(format!("invalid \"model\" field: {error}")))
+}
+
+impl LoadedModel {
+    /// Returns the class probabilities of each image.
+    ///
+    /// Each image is 784 pixels in [0, 1], white digit on black, as
+    /// [`prepare`](crate::prepare::prepare) returns them.
+    pub fn predict(&self, images: &[&[f32]]) -> Result<Vec<[f32; NUM_CLASSES]>, InferError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pixels: Vec<f32> = images
+            .iter()
+            .flat_map(|image| image.iter().map(|&value| normalize_pixel(value)))
+            .collect();
+        let shape = [images.len(), 1, IMAGE_SIDE, IMAGE_SIDE];
+        let input = Tensor::<4>::from_data(TensorData::new(pixels, shape), &self.device);
+        let probabilities = softmax(self.model.forward(input), 1); // [images, 10]
+        let values = probabilities
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|error| InferError::Prediction(format!("{error:?}")))?;
+        Ok(values
+            .chunks_exact(NUM_CLASSES)
+            .map(|row| {
+                let mut probabilities = [0.0; NUM_CLASSES];
+                probabilities.copy_from_slice(row);
+                probabilities
+            })
+            .collect())
+    }
+}
+
+/// Returns the run folder of `model` under `artifact_dir`, as `mnist-train` lays it out.
+pub fn run_dir(artifact_dir: &Path, model: &str) -> PathBuf {
+    artifact_dir.join(model)
+}
