@@ -1,0 +1,74 @@
+# mnist-burn: train MNIST classifiers with Burn and classify your own digit images.
+# `make help` lists the targets and the variables they take.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Binaries and tests share one release build: a debug Burn trains about a hundred times
+# slower and links binaries of several GiB.
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+BIN := $(CARGO_TARGET_DIR)/release
+
+MODEL ?= mlp
+BACKEND ?= flex
+DATASET_DIR ?= datasets/mnist
+ARTIFACT_DIR ?= artifacts
+SAMPLES_DIR ?= datasets/samples
+
+# Optional training flags; unset ones take mnist-train's defaults.
+TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
+	--artifact-dir $(ARTIFACT_DIR) \
+	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) \
+	$(if $(LR),--learning-rate $(LR)) $(if $(SEED),--seed $(SEED)) \
+	$(if $(VALID_FRACTION),--valid-fraction $(VALID_FRACTION)) \
+	$(if $(LIMIT),--limit $(LIMIT)) $(if $(WORKERS),--workers $(WORKERS)) \
+	$(if $(PROGRESS),--progress $(PROGRESS))
+
+.PHONY: help build data train infer samples test setup-wgpu clean
+
+help:
+	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
+	@echo "           [LR=] [SEED=] [VALID_FRACTION=] [LIMIT=] [WORKERS=] [PROGRESS=plain]"
+	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"
+	@echo "make data [DATA_DIR=folder]             fetch and verify MNIST into $(DATASET_DIR)"
+	@echo "make samples                            write test digits as PNG into $(SAMPLES_DIR)"
+	@echo "make test                               build, fetch data and run every test"
+	@echo "make setup-wgpu                         install Mesa's software Vulkan driver if no"
+	@echo "                                        Vulkan driver is present (for BACKEND=wgpu)"
+
+build:
+	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install Rust from rustup.rs" >&2; exit 1; }
+	$(CARGO) build --release --locked --workspace --bins
+
+data: build
+	$(BIN)/mnist-data fetch --dir $(DATASET_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+train: data $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
+	$(BIN)/mnist-train $(TRAIN_FLAGS)
+
+infer: build
+	@test -n "$(IMAGE)" || { echo "error: set IMAGE, e.g. make infer IMAGE=datasets/samples/digit-7-index-0.png" >&2; exit 2; }
+	$(BIN)/mnist-infer --model $(MODEL) --artifact-dir $(ARTIFACT_DIR) $(IMAGE)
+
+samples: data
+	$(BIN)/mnist-data samples --dir $(DATASET_DIR) --out $(SAMPLES_DIR)
+
+test: data setup-wgpu
+	$(CARGO) test --release --locked --workspace
+
+# wgpu needs a Vulkan driver. Where none is installed, Mesa's software driver (lavapipe)
+# gives wgpu a real adapter on machines without a GPU.
+setup-wgpu:
+	@if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then \
+		echo "Vulkan driver present: $$(ls /usr/share/vulkan/icd.d/ | tr '\n' ' ')"; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing Mesa's software Vulkan driver (mesa-vulkan-drivers)"; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mesa-vulkan-drivers; \
+	else \
+		echo "error: no Vulkan driver found; install your GPU's Vulkan driver or Mesa's" \
+			"software one (mesa-vulkan-drivers), or train with BACKEND=flex" >&2; exit 7; \
+	fi
+
+clean:
+	$(CARGO) clean
