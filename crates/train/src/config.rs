@@ -33,8 +33,8 @@ pub struct TrainingConfig {
 
 /// Returns the default number of epochs for a model.
 ///
-/// Measured on MNIST with the other defaults: the MLP passes 98 % test accuracy after
-/// about 15 epochs, the CNN 99.2 % after about 3.
+/// With the other defaults and seed 42 on flex, the MLP reached 98.15 % test accuracy
+/// after 20 epochs (16 s on two cores) and the CNN 99.32 % after 5 (323 s).
 pub fn default_epochs(kind: ModelKind) -> usize {
     match kind {
         ModelKind::Mlp => 20,
