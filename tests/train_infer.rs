@@ -369,3 +369,29 @@ fn infer_reports_bad_inputs_and_goes_on() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn infer_reads_folders_and_saves_prepared_inputs() {
+    let samples = write_samples();
+    let seen = tempfile::tempdir().expect("temporary folder");
+    let empty = tempfile::tempdir().expect("temporary folder");
+    let output = run(Command::new(binary("mnist-infer"))
+        .args(["--artifact-dir", path_text(shared_run().artifacts.path())])
+        .args(["--save-input", path_text(seen.path())])
+        .args([samples.path(), empty.path()]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    // The empty folder is an input error; the samples folder is still classified.
+    assert_eq!(output.status.code(), Some(5), "{}", describe(&output));
+    assert!(stderr.contains(path_text(empty.path())), "{stderr}");
+    let sample_count = std::fs::read_dir(samples.path()).expect("samples").count();
+    assert_eq!(stdout.lines().count(), sample_count, "{stdout}");
+
+    let saved = seen.path().join("digit-7-index-0.png.input.png");
+    let bytes = std::fs::read(&saved).expect("prepared input saved");
+    // A PNG starts with these eight bytes (PNG specification, section 5.2); width and
+    // height are the big-endian words at offsets 16 and 20.
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&bytes[16..24], &[0, 0, 0, 28, 0, 0, 0, 28]);
+}

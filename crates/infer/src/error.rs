@@ -6,14 +6,16 @@ use crate::prepare::PrepareError;
 
 /// Exit code when at least one input is not a readable image.
 pub const EXIT_BAD_IMAGE: i32 = 5;
-/// Exit code when every input was read but at least one holds no digit.
+/// Exit code when every input was read but at least one contains no digit.
 pub const EXIT_NO_DIGIT: i32 = 6;
 /// Exit code for a saved model or configuration that is missing or cannot be read.
 pub const EXIT_MODEL: i32 = 4;
 /// Exit code for an unexpected failure.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code when an output file, such as a `--save-input` image, cannot be written.
+pub const EXIT_WRITE: i32 = 8;
 
-/// Why inference failed for the whole run or for one input.
+/// Failure of inference, for the whole run or for one input.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
     #[error("{path}: no trained model here; run `make train` (or `mnist-train`) first")]
@@ -36,16 +38,40 @@ pub enum InferError {
         source: PrepareError,
     },
 
+    #[error(
+        "{path}: cannot write the prepared input: {source}; check that the folder is \
+             writable"
+    )]
+    SaveInput {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{dir}: the folder contains no image files (png, jpg, jpeg, bmp, webp, gif)")]
+    EmptyFolder { dir: String },
+
     #[error("prediction failed: {0}")]
     Prediction(String),
 }
 
 impl InferError {
+    /// Returns the input this error is about, as named on the command line, if any.
+    pub fn input_name(&self) -> Option<String> {
+        match self {
+            InferError::Read { file, .. } | InferError::Image { file, .. } => Some(file.clone()),
+            InferError::EmptyFolder { dir } => Some(dir.clone()),
+            InferError::SaveInput { path, .. } => Some(path.display().to_string()),
+            _ => None,
+        }
+    }
+
     /// Returns the documented process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
             InferError::ModelMissing { .. } | InferError::ModelInvalid { .. } => EXIT_MODEL,
-            InferError::Read { .. } => EXIT_BAD_IMAGE,
+            InferError::Read { .. } | InferError::EmptyFolder { .. } => EXIT_BAD_IMAGE,
+            InferError::SaveInput { .. } => EXIT_WRITE,
             InferError::Image {
                 source: PrepareError::NoDigit { .. },
                 ..

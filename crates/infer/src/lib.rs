@@ -7,8 +7,8 @@ pub mod error;
 pub mod model;
 pub mod prepare;
 
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 pub use error::InferError;
 pub use model::{LoadedModel, load_model};
@@ -83,6 +83,92 @@ pub fn read_input(name: &str) -> Result<Vec<u8>, InferError> {
         });
     }
     Ok(bytes)
+}
+
+/// File extensions that [`expand_inputs`] takes from a folder, compared case-insensitively.
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "webp", "gif"];
+
+/// Expands the inputs named on the command line: a folder becomes its image files, sorted
+/// by name (not recursively); files and `-` pass through unchanged.
+///
+/// A folder without image files yields an error in its place, so the other inputs still run.
+pub fn expand_inputs(names: &[String]) -> Vec<Result<String, InferError>> {
+    let mut inputs = Vec::new();
+    for name in names {
+        let path = Path::new(name);
+        if name == "-" || !path.is_dir() {
+            inputs.push(Ok(name.clone()));
+            continue;
+        }
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(source) => {
+                inputs.push(Err(InferError::Read {
+                    file: name.clone(),
+                    source,
+                }));
+                continue;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.is_file() && has_image_extension(path))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            inputs.push(Err(InferError::EmptyFolder { dir: name.clone() }));
+        }
+        inputs.extend(
+            files
+                .into_iter()
+                .map(|file| Ok(file.to_string_lossy().into_owned())),
+        );
+    }
+    inputs
+}
+
+fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| {
+            IMAGE_EXTENSIONS
+                .iter()
+                .any(|known| extension.eq_ignore_ascii_case(known))
+        })
+}
+
+/// Writes the 28×28 image the model saw for input `name` into `dir`, as
+/// `<file name>.input.png` (`stdin.input.png` for `-`), and returns its path.
+///
+/// The file is written to a temporary name and renamed, so a failed write leaves no
+/// partial image.
+pub fn save_prepared(
+    dir: &Path,
+    name: &str,
+    prepared: &PreparedImage,
+) -> Result<PathBuf, InferError> {
+    let stem = match name {
+        "-" => "stdin".to_string(),
+        _ => Path::new(name)
+            .file_name()
+            .map(|file| file.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "input".to_string()),
+    };
+    let path = dir.join(format!("{stem}.input.png"));
+    let bytes = prepare::prepared_to_png_bytes(prepared).map_err(|source| InferError::Image {
+        file: name.to_string(),
+        source,
+    })?;
+    let temporary = dir.join(format!(".{stem}.input.png.{}.tmp", std::process::id()));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::File::create(&temporary))
+        .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, &path));
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(InferError::SaveInput { path, source });
+    }
+    Ok(path)
 }
 
 /// Reads, decodes and prepares one input.

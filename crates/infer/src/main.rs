@@ -5,19 +5,23 @@ use std::process::ExitCode;
 
 use burn::tensor::Device;
 use clap::Parser;
-use mnist_infer::error::{EXIT_BAD_IMAGE, EXIT_NO_DIGIT};
+use mnist_infer::error::{EXIT_BAD_IMAGE, EXIT_NO_DIGIT, EXIT_WRITE};
 use mnist_infer::model::run_dir;
-use mnist_infer::{InferError, Prediction, load_model, prepare_input};
+use mnist_infer::{
+    InferError, LoadedModel, Prediction, expand_inputs, load_model, prepare_input, save_prepared,
+};
 use serde_json::json;
 
 /// Classify images of handwritten digits with a model trained by `mnist-train`.
 ///
-/// Exit codes: 0 all inputs classified; 4 no usable trained model; 5 an input could not be
-/// read as an image; 6 an input contains no digit; 2 invalid arguments.
+/// Exit codes: 0 all inputs classified; 2 invalid arguments; 4 no usable trained model; 5 an
+/// input could not be read as an image; 6 an input contains no digit; 8 a `--save-input`
+/// image could not be written. With several inputs, every one is tried and the most
+/// serious failure sets the code.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Image files (PNG, JPEG, BMP, WebP, GIF), or `-` for standard input.
+    /// Image files (PNG, JPEG, BMP, WebP, GIF), folders of them, or `-` for standard input.
     #[arg(required = true)]
     images: Vec<String>,
     /// Trained model to use: `mlp` or `cnn`, read from `<artifact-dir>/<model>/`.
@@ -32,6 +36,10 @@ struct Args {
     /// Candidates to show per image, the prediction included (1 to 10).
     #[arg(long, default_value = "3", value_parser = clap::value_parser!(u8).range(1..=10))]
     top: u8,
+    /// Write the 28×28 image the model saw for each input into this folder, as
+    /// `<file name>.input.png`.
+    #[arg(long, value_name = "DIR")]
+    save_input: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -46,20 +54,34 @@ fn main() -> ExitCode {
     };
 
     let mut worst = 0;
-    for name in &args.images {
-        let outcome = prepare_input(name).and_then(|prepared| {
-            let probabilities = model.predict(&[&prepared.pixels])?;
-            Ok(Prediction::from_probabilities(probabilities[0]))
+    for input in expand_inputs(&args.images) {
+        let outcome = input.and_then(|name| {
+            let prediction = classify(&model, &name, args.save_input.as_deref())?;
+            Ok((name, prediction))
         });
         match outcome {
-            Ok(prediction) => print_prediction(name, &prediction, &args),
+            Ok((name, prediction)) => print_prediction(&name, &prediction, &args),
             Err(error) => {
-                report_failure(name, &error, args.json);
+                report_failure(&error, args.json);
                 worst = worst.max(severity(error.exit_code()));
             }
         }
     }
     ExitCode::from(exit_code_of(worst) as u8)
+}
+
+/// Prepares and classifies one input, and saves what the model saw when `save_dir` is set.
+fn classify(
+    model: &LoadedModel,
+    name: &str,
+    save_dir: Option<&std::path::Path>,
+) -> Result<Prediction, InferError> {
+    let prepared = prepare_input(name)?;
+    if let Some(dir) = save_dir {
+        save_prepared(dir, name, &prepared)?;
+    }
+    let probabilities = model.predict(&[&prepared.pixels])?;
+    Ok(Prediction::from_probabilities(probabilities[0]))
 }
 
 /// Orders failures so the run exits with the most serious one: a bad image outranks a
@@ -68,7 +90,8 @@ fn severity(code: i32) -> u8 {
     match code {
         EXIT_NO_DIGIT => 1,
         EXIT_BAD_IMAGE => 2,
-        _ => 3,
+        EXIT_WRITE => 3,
+        _ => 4,
     }
 }
 
@@ -77,6 +100,7 @@ fn exit_code_of(severity: u8) -> i32 {
         0 => 0,
         1 => EXIT_NO_DIGIT,
         2 => EXIT_BAD_IMAGE,
+        3 => EXIT_WRITE,
         _ => mnist_infer::error::EXIT_FAILURE,
     }
 }
@@ -111,7 +135,7 @@ fn print_prediction(name: &str, prediction: &Prediction, args: &Args) {
     println!("{line}");
 }
 
-fn report_failure(name: &str, error: &InferError, json: bool) {
+fn report_failure(error: &InferError, json: bool) {
     if json {
         let kind = if error.exit_code() == EXIT_NO_DIGIT {
             "no_digit"
@@ -120,7 +144,7 @@ fn report_failure(name: &str, error: &InferError, json: bool) {
         };
         println!(
             "{}",
-            json!({ "file": name, "digit": null, kind: error.to_string() })
+            json!({ "file": error.input_name(), "digit": null, kind: error.to_string() })
         );
     }
     eprintln!("error: {error}");
