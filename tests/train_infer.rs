@@ -395,3 +395,75 @@ fn infer_reads_folders_and_saves_prepared_inputs() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&bytes[16..24], &[0, 0, 0, 28, 0, 0, 0, 28]);
 }
+
+/// Ctrl-C in plain mode stops at a step boundary, names the last checkpoint, exits with
+/// 130, and leaves every checkpoint loadable.
+#[test]
+fn ctrl_c_stops_training_and_keeps_checkpoints() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let mut child = Command::new(binary("mnist-train"))
+        .args(["--epochs", "50", "--progress", "plain"])
+        .args(["--data-dir", path_text(&dataset_dir())])
+        .args(["--artifact-dir", path_text(artifacts.path())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mnist-train");
+
+    // Wait until two epochs have finished, so at least one checkpoint exists.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("UTF-8 output");
+        let second_epoch_done = line.starts_with("epoch 2/50 valid");
+        printed.push(line);
+        if second_epoch_done {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    printed.extend(lines.map_while(Result::ok));
+    let output = child.wait_with_output().expect("wait for mnist-train");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{stderr}\n{}",
+        printed.join("\n")
+    );
+    assert!(stderr.contains("stopped by Ctrl-C"), "{stderr}");
+    assert!(stderr.contains("the checkpoint of epoch"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!printed.iter().any(|line| line.starts_with("epoch 50/50")));
+
+    let run_dir = artifacts.path().join("mlp");
+    assert!(
+        !run_dir.join("model.bpk").exists(),
+        "an interrupted run wrote model.bpk"
+    );
+    let checkpoints: Vec<PathBuf> = std::fs::read_dir(run_dir.join("checkpoint"))
+        .expect("checkpoint folder")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("model-"))
+        })
+        .collect();
+    assert!(!checkpoints.is_empty(), "no model checkpoint left");
+    for checkpoint in checkpoints {
+        ModelConfig::new(ModelKind::Mlp)
+            .init(&Device::flex())
+            .try_load_file(&checkpoint)
+            .unwrap_or_else(|error| panic!("{}: {error}", checkpoint.display()));
+    }
+}

@@ -123,6 +123,7 @@ pub fn train(
     let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
 
     let interrupter = Interrupter::new();
+    stop_on_signals(&interrupter);
     let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
@@ -137,11 +138,15 @@ pub fn train(
     if let Some(error) = result.error {
         return Err(TrainError::Training(error.to_string()));
     }
-    if let Some(interruption) = result.interrupted {
-        return Err(TrainError::Interrupted(format!("{interruption:?}")));
-    }
-    // The dashboard leaves the alternate screen when its renderer is dropped.
+    // The dashboard leaves the alternate screen when its renderer is dropped, so messages
+    // printed after this point stay visible.
     drop(result.renderer);
+    if let Some(interruption) = result.interrupted {
+        let reason = interruption
+            .reason
+            .unwrap_or_else(|| "stopped from the dashboard".into());
+        return Err(TrainError::Interrupted(describe_stop(&run_dir, &reason)));
+    }
 
     let model = result.model;
     let evaluation = evaluate(
@@ -169,6 +174,70 @@ pub fn train(
     };
     save_artifacts(&run_dir, config, model, &summary)?;
     Ok(summary)
+}
+
+/// Asks the learner to stop at its next step on the first SIGINT (Ctrl-C) or SIGTERM, and
+/// ends the process with exit code 130 on a second one.
+///
+/// Stopping between steps lets Burn finish writing any checkpoint it started. The
+/// dashboard puts the terminal in raw mode, where Ctrl-C is a key press rather than a
+/// signal, so there `q` stops the run instead.
+fn stop_on_signals(interrupter: &Interrupter) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("warning: Ctrl-C will end training at once: {error}");
+            return;
+        }
+    };
+    let interrupter = interrupter.clone();
+    std::thread::spawn(move || {
+        let mut received = 0;
+        for signal in signals.forever() {
+            received += 1;
+            if received > 1 {
+                eprintln!("second interrupt: quitting now");
+                std::process::exit(crate::error::EXIT_INTERRUPTED);
+            }
+            let name = if signal == SIGINT {
+                "Ctrl-C (SIGINT)"
+            } else {
+                "SIGTERM"
+            };
+            eprintln!("{name}: stopping after the current step; press Ctrl-C again to quit now");
+            interrupter.stop(Some(&format!("stopped by {name}")));
+        }
+    });
+}
+
+/// Describes where an interrupted run stopped and what it left behind.
+fn describe_stop(run_dir: &Path, reason: &str) -> String {
+    let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
+    let last_epoch = std::fs::read_dir(&checkpoint_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse::<usize>()
+                .ok()
+        })
+        .max();
+    let saved = match last_epoch {
+        Some(epoch) => format!(
+            "the checkpoint of epoch {epoch} is in {}",
+            checkpoint_dir.display()
+        ),
+        None => "no epoch finished, so no checkpoint was written".to_string(),
+    };
+    format!(
+        "{reason}; {saved}. No new {RECORD_FILE}, {CONFIG_FILE} or {SUMMARY_FILE} was written, \
+         and those of an earlier run in {} are unchanged. Run the same command again to train \
+         from the start",
+        run_dir.display()
+    )
 }
 
 /// Picks the dashboard or the plain renderer.
