@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
@@ -230,6 +232,59 @@ impl MetricsRenderer for PlainRenderer {
         self.names
             .insert(definition.metric_id.clone(), definition.name.to_string());
     }
+}
+
+/// Counts the epochs whose validation split finished, whatever the renderer.
+///
+/// Burn's dashboard resets the learner's interrupter when training ends, so a run stopped
+/// with `q` comes back without an interruption flag. Fewer finished epochs than requested
+/// is how such a stop is recognised.
+pub struct EpochCounter {
+    split: String,
+    finished: Arc<AtomicUsize>,
+}
+
+impl EpochCounter {
+    /// Creates a counter and the handle that reads it.
+    pub fn new() -> (Self, Arc<AtomicUsize>) {
+        let finished = Arc::new(AtomicUsize::new(0));
+        let counter = Self {
+            split: String::new(),
+            finished: finished.clone(),
+        };
+        (counter, finished)
+    }
+}
+
+impl TrainingProgressLogger for EpochCounter {
+    fn start(
+        &mut self,
+        _total: usize,
+        starting_epoch: usize,
+        _items: Option<usize>,
+        _: Option<&str>,
+    ) {
+        self.finished
+            .store(starting_epoch.saturating_sub(1), Ordering::SeqCst);
+    }
+
+    fn update_epoch(&mut self, _epoch: usize) {}
+
+    fn start_split(&mut self, split: &str, _total_items: usize) {
+        self.split = split.to_string();
+    }
+
+    fn update_split(&mut self, _items_processed: usize) {}
+
+    fn end_split(&mut self) {
+        if self.split == "valid" {
+            self.finished.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, _event: String) {}
 }
 
 #[cfg(test)]

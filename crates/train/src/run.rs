@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::artifacts::{self, CHECKPOINT_DIR, CONFIG_FILE, RECORD_FILE, SUMMARY_FILE};
 use crate::backend::is_software_adapter;
 use crate::evaluate::evaluate;
-use crate::progress::PlainRenderer;
+use crate::progress::{EpochCounter, PlainRenderer};
 use crate::{TrainError, TrainingConfig};
 
 /// Folders a run reads its data from and writes its artifacts to.
@@ -124,12 +124,14 @@ pub fn train(
 
     let interrupter = Interrupter::new();
     stop_on_signals(&interrupter);
+    let (epoch_counter, finished_epochs) = EpochCounter::new();
     let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
         .with_default_checkpointers()
         .with_interrupter(interrupter.clone())
         .renderer(renderer(progress, interrupter))
+        .with_progress_logger(epoch_counter)
         .num_epochs(config.epochs);
 
     let started = Instant::now();
@@ -141,10 +143,17 @@ pub fn train(
     // The dashboard leaves the alternate screen when its renderer is dropped, so messages
     // printed after this point stay visible.
     drop(result.renderer);
-    if let Some(interruption) = result.interrupted {
-        let reason = interruption
-            .reason
-            .unwrap_or_else(|| "stopped from the dashboard".into());
+    let finished_epochs = finished_epochs.load(std::sync::atomic::Ordering::SeqCst);
+    if result.interrupted.is_some() || finished_epochs < config.epochs {
+        let reason = result
+            .interrupted
+            .and_then(|interruption| interruption.reason)
+            .unwrap_or_else(|| {
+                format!(
+                    "stopped after {finished_epochs} of {} epochs",
+                    config.epochs
+                )
+            });
         return Err(TrainError::Interrupted(describe_stop(&run_dir, &reason)));
     }
 
