@@ -467,3 +467,98 @@ fn ctrl_c_stops_training_and_keeps_checkpoints() {
             .unwrap_or_else(|error| panic!("{}: {error}", checkpoint.display()));
     }
 }
+
+/// Waits until `output` contains `text`, for at most a minute.
+fn wait_for_text(output: &std::sync::Mutex<Vec<u8>>, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = String::from_utf8_lossy(&output.lock().expect("output lock")).into_owned();
+        if seen.contains(text) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {text:?} on screen:\n{seen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// In a terminal, `q` then `s` in Burn's dashboard stops the run: the terminal is restored
+/// (main screen, cursor shown), the stop is reported and the exit code is 130. The
+/// terminal comes from `script` (util-linux), which runs the command on a pseudo-terminal;
+/// `stty` gives it a size, since the dashboard draws nothing on a terminal of 0 × 0.
+#[test]
+fn dashboard_stop_restores_terminal_and_exits_130() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::sync::Mutex;
+
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let command = format!(
+        "stty rows 45 cols 150; {} --epochs 50 --data-dir {} --artifact-dir {}",
+        binary("mnist-train").display(),
+        dataset_dir().display(),
+        artifacts.path().display()
+    );
+    let mut child = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start script (util-linux)");
+
+    let screen = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = {
+        let screen = screen.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(read) = stdout.read(&mut chunk) {
+                if read == 0 {
+                    break;
+                }
+                screen
+                    .lock()
+                    .expect("screen lock")
+                    .extend_from_slice(&chunk[..read]);
+            }
+        })
+    };
+
+    let mut keys = child.stdin.take().expect("piped stdin");
+    wait_for_text(&screen, "Controls");
+    keys.write_all(b"q").expect("press q");
+    keys.flush().expect("flush keys");
+    wait_for_text(&screen, "Stop the training");
+    keys.write_all(b"s").expect("press s");
+    keys.flush().expect("flush keys");
+
+    let status = child.wait().expect("wait for script");
+    reader.join().expect("reader thread");
+    let screen = String::from_utf8_lossy(&screen.lock().expect("screen lock")).into_owned();
+    let tail: String = screen
+        .chars()
+        .rev()
+        .take(2000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+
+    assert_eq!(status.code(), Some(130), "{tail}");
+    assert!(screen.contains("stopped after"), "{tail}");
+    assert!(!screen.contains("panicked"), "{tail}");
+    // Leaving the alternate screen and showing the cursor (xterm control sequences).
+    assert!(
+        screen.contains("\u{1b}[?1049l"),
+        "main screen not restored: {tail:?}"
+    );
+    assert!(
+        screen.contains("\u{1b}[?25h"),
+        "cursor not shown again: {tail:?}"
+    );
+    assert!(!artifacts.path().join("mlp/model.bpk").exists());
+}
