@@ -112,3 +112,25 @@ fn wgpu_trains_a_few_steps_through_the_binary() {
     // Five steps lift a 10-class model above chance (10 %) but not far.
     assert!(accuracy > 0.1, "test accuracy {accuracy} after five steps");
 }
+
+/// A wgpu adapter that is not there is an error naming the CPU backend, with exit code 7
+/// and no panic. `CUBECL_WGPU_DEFAULT_DEVICE` (documented with Burn's `DeviceKind`) asks
+/// for a fourth discrete GPU, which the machines running these tests do not have.
+#[test]
+fn wgpu_without_adapter_suggests_cpu() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let output = run(Command::new(binary("mnist-train"))
+        .env("CUBECL_WGPU_DEFAULT_DEVICE", "DiscreteGpu(3)")
+        .args(["--backend", "wgpu", "--limit", "200", "--epochs", "1"])
+        .args(["--data-dir", dataset_dir().to_str().expect("UTF-8 path")])
+        .args([
+            "--artifact-dir",
+            artifacts.path().to_str().expect("UTF-8 path"),
+        ]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{}", describe(&output));
+    assert!(stderr.contains("backend wgpu is unavailable"), "{stderr}");
+    assert!(stderr.contains("--backend flex"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!artifacts.path().join("mlp/model.bpk").exists());
+}

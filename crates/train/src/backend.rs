@@ -1,6 +1,7 @@
 //! The backends a run can use, chosen at run time through Burn's `Device`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Device, DeviceKind, Tensor};
 use serde::{Deserialize, Serialize};
@@ -60,14 +61,26 @@ impl BackendKind {
             });
         }
 
+        // The runtime fails in its own thread, and the probe only sees the closed channel
+        // that follows. The first panic message seen is the cause, so all are kept.
+        let messages = Arc::new(Mutex::new(Vec::<String>::new()));
         let probe = device.clone();
         let previous_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
+        let sink = messages.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(mut sink) = sink.lock() {
+                sink.push(panic_message(info.payload()));
+            }
+        }));
         let outcome = catch_unwind(AssertUnwindSafe(move || {
             let ones = Tensor::<1>::ones([4], &probe);
             ones.sum().into_scalar::<f32>()
         }));
         std::panic::set_hook(previous_hook);
+        let first_message = messages
+            .lock()
+            .ok()
+            .and_then(|messages| messages.first().cloned());
 
         match outcome {
             Ok(sum) if sum == 4.0 => Ok(OpenedDevice {
@@ -80,7 +93,7 @@ impl BackendKind {
             }),
             Err(panic) => Err(TrainError::BackendUnavailable {
                 backend: self,
-                reason: panic_message(panic.as_ref()),
+                reason: first_message.unwrap_or_else(|| panic_message(panic.as_ref())),
             }),
         }
     }
