@@ -11,6 +11,7 @@ use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::renderer::{MetricsRenderer, default_renderer};
+use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::{Interrupter, Learner, SupervisedTraining};
 use mnist_data::dataset::{MnistBatcher, index_dataset, split_train_valid};
 use mnist_data::{Split, load_split};
@@ -129,6 +130,9 @@ pub fn train(
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
         .with_default_checkpointers()
+        // One checkpoint per epoch, all kept: model, optimizer and schedule take 1.3 MB an
+        // epoch for the MLP and 5 MB for the CNN.
+        .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.epochs))
         .with_interrupter(interrupter.clone())
         .renderer(renderer(progress, interrupter))
         .with_progress_logger(epoch_counter)
