@@ -281,12 +281,13 @@ fn same_seed_gives_the_same_weights() {
 
 #[test]
 fn invalid_training_flags_are_rejected_before_work() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--epochs", "0"], "0"),
         (&["--batch-size", "-3"], "-3"),
         (&["--learning-rate", "NaN"], "NaN"),
         (&["--learning-rate", "-0.1"], "-0.1"),
         (&["--learning-rate", "inf"], "inf"),
+        (&["--learning-rate", "2"], "2"),
         (&["--valid-fraction", "1.5"], "1.5"),
         (&["--valid-fraction", "0"], "0"),
         (&["--backend", "cuda"], "cuda"),
@@ -442,7 +443,7 @@ fn ctrl_c_stops_training_and_keeps_checkpoints() {
         printed.join("\n")
     );
     assert!(stderr.contains("stopped by Ctrl-C"), "{stderr}");
-    assert!(stderr.contains("the checkpoint of epoch"), "{stderr}");
+    assert!(stderr.contains("checkpoint of epoch"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!printed.iter().any(|line| line.starts_with("epoch 50/50")));
 
@@ -561,4 +562,47 @@ fn dashboard_stop_restores_terminal_and_exits_130() {
         "cursor not shown again: {tail:?}"
     );
     assert!(!artifacts.path().join("mlp/model.bpk").exists());
+}
+
+/// A loss that turns NaN stops the run within its epoch, names the step and the learning
+/// rate, exits with 9 and leaves the previous record as it was. The NaN is injected
+/// through `MNIST_TRAIN_INJECT_NAN_AT_STEP`, because Adam with a rate of at most 1 does not
+/// diverge on MNIST on demand.
+#[test]
+fn nan_loss_stops_run_and_keeps_previous_record() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let train = |inject: Option<&str>| {
+        let mut command = Command::new(binary("mnist-train"));
+        command
+            .args(["--limit", "3000", "--epochs", "2"])
+            .args(["--data-dir", path_text(&dataset_dir())])
+            .args(["--artifact-dir", path_text(artifacts.path())]);
+        if let Some(step) = inject {
+            command.env("MNIST_TRAIN_INJECT_NAN_AT_STEP", step);
+        }
+        run(&mut command)
+    };
+    let first = train(None);
+    assert!(first.status.success(), "{}", describe(&first));
+    let record = artifacts.path().join("mlp/model.bpk");
+    let summary = artifacts.path().join("mlp/summary.json");
+    let record_before = std::fs::read(&record).expect("first record");
+    let summary_before = std::fs::read(&summary).expect("first summary");
+
+    let diverged = train(Some("10"));
+    let stderr = String::from_utf8_lossy(&diverged.stderr);
+    assert_eq!(diverged.status.code(), Some(9), "{}", describe(&diverged));
+    assert!(stderr.contains("loss became NaN at step 10"), "{stderr}");
+    // 2,700 training images make 43 steps an epoch, and the cosine schedule over 86 steps
+    // has lowered 1e-3 to 0.5 * (1 + cos(9 * pi / 86)) * 1e-3 = 9.732e-4 by step 10.
+    assert!(stderr.contains("learning rate 9.732e-4"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        std::fs::read(&record).expect("record") == record_before,
+        "record replaced"
+    );
+    assert!(
+        std::fs::read(&summary).expect("summary") == summary_before,
+        "summary replaced"
+    );
 }

@@ -16,6 +16,8 @@ pub const EXIT_MODEL: i32 = 4;
 pub const EXIT_BACKEND: i32 = 7;
 /// Exit code for artifacts that cannot be written.
 pub const EXIT_ARTIFACTS: i32 = 8;
+/// Exit code for a run stopped because its loss became NaN or infinite.
+pub const EXIT_DIVERGED: i32 = 9;
 /// Exit code for a run stopped by the user before it finished.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -52,6 +54,9 @@ pub enum TrainError {
 
     #[error("training stopped before it finished: {0}")]
     Interrupted(String),
+
+    #[error("training diverged: {0}")]
+    Diverged(String),
 }
 
 impl TrainError {
@@ -63,6 +68,7 @@ impl TrainError {
             TrainError::Artifact { .. } | TrainError::Record { .. } => EXIT_ARTIFACTS,
             TrainError::Training(_) => EXIT_FAILURE,
             TrainError::Interrupted(_) => EXIT_INTERRUPTED,
+            TrainError::Diverged(_) => EXIT_DIVERGED,
         }
     }
 }

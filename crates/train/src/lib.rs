@@ -8,6 +8,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod evaluate;
+pub mod guard;
 pub mod progress;
 pub mod run;
 

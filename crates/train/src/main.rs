@@ -87,8 +87,11 @@ fn parse_limit(text: &str) -> Result<usize, String> {
 
 fn parse_learning_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
-        Ok(_) => Err(format!("{text} is not a finite, positive learning rate")),
+        // Burn's cosine schedule accepts initial rates in (0, 1].
+        Ok(value) if value > 0.0 && value <= 1.0 => Ok(value),
+        Ok(_) => Err(format!(
+            "{text} is outside (0, 1]; use a rate such as 0.001"
+        )),
         Err(_) => Err(format!("{text} is not a number")),
     }
 }

@@ -9,9 +9,9 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::module::Module;
 use burn::optim::AdamConfig;
+use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::renderer::{MetricsRenderer, default_renderer};
-use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::{Interrupter, Learner, SupervisedTraining};
 use mnist_data::dataset::{MnistBatcher, index_dataset, split_train_valid};
 use mnist_data::{Split, load_split};
@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::artifacts::{self, CHECKPOINT_DIR, CONFIG_FILE, RECORD_FILE, SUMMARY_FILE};
 use crate::backend::is_software_adapter;
 use crate::evaluate::evaluate;
+use crate::guard::FiniteLossGuard;
 use crate::progress::{EpochCounter, PlainRenderer};
 use crate::{TrainError, TrainingConfig};
 
@@ -126,9 +127,11 @@ pub fn train(
     let interrupter = Interrupter::new();
     stop_on_signals(&interrupter);
     let (epoch_counter, finished_epochs) = EpochCounter::new();
+    let (loss_guard, divergence) = FiniteLossGuard::new(interrupter.clone());
     let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
+        .metric_train(loss_guard)
         .with_default_checkpointers()
         // One checkpoint per epoch, all kept: model, optimizer and schedule take 1.3 MB an
         // epoch for the MLP and 5 MB for the CNN.
@@ -147,6 +150,10 @@ pub fn train(
     // The dashboard leaves the alternate screen when its renderer is dropped, so messages
     // printed after this point stay visible.
     drop(result.renderer);
+    let diverged = divergence.lock().ok().and_then(|report| report.clone());
+    if let Some(report) = diverged {
+        return Err(TrainError::Diverged(describe_stop(&run_dir, &report)));
+    }
     let finished_epochs = finished_epochs.load(std::sync::atomic::Ordering::SeqCst);
     if result.interrupted.is_some() || finished_epochs < config.epochs {
         let reason = result
@@ -158,7 +165,9 @@ pub fn train(
                     config.epochs
                 )
             });
-        return Err(TrainError::Interrupted(describe_stop(&run_dir, &reason)));
+        let mut message = describe_stop(&run_dir, &reason);
+        message.push_str(". Run the same command again to train from the start");
+        return Err(TrainError::Interrupted(message));
     }
 
     let model = result.model;
@@ -246,11 +255,19 @@ fn describe_stop(run_dir: &Path, reason: &str) -> String {
         None => "no epoch finished, so no checkpoint was written".to_string(),
     };
     format!(
-        "{reason}; {saved}. No new {RECORD_FILE}, {CONFIG_FILE} or {SUMMARY_FILE} was written, \
-         and those of an earlier run in {} are unchanged. Run the same command again to train \
-         from the start",
-        run_dir.display()
+        "{reason}. {saved_capitalised}. No new {RECORD_FILE}, {CONFIG_FILE} or {SUMMARY_FILE} \
+         was written, and those of an earlier run in {} are unchanged",
+        run_dir.display(),
+        saved_capitalised = capitalise(&saved),
     )
+}
+
+fn capitalise(text: &str) -> String {
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect(),
+        None => String::new(),
+    }
 }
 
 /// Picks the dashboard or the plain renderer.
