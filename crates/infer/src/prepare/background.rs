@@ -188,7 +188,9 @@ fn paper_level(border: &[f32]) -> f32 {
 ///
 /// Clearly light or dark paper decides alone. For mid-grey paper (an under-exposed photo,
 /// coloured card) the side with the larger sum of squared deviations beyond the noise wins,
-/// since ink departs further from the paper than lighting does.
+/// since ink departs further from the paper than lighting does. Deviations are taken from
+/// the local paper level, not the border's: in a photo with dark corners the well-lit
+/// middle of the page would otherwise count as light ink.
 fn is_paper_light(plane: &Plane, paper_level: f32, noise: f32) -> bool {
     if paper_level >= LIGHT_PAPER_LEVEL {
         return true;
@@ -196,11 +198,13 @@ fn is_paper_light(plane: &Plane, paper_level: f32, noise: f32) -> bool {
     if paper_level <= DARK_PAPER_LEVEL {
         return false;
     }
+    let local = LocalLevel::new(plane);
     let margin = POLARITY_MARGIN_SIGMAS * noise + POLARITY_MARGIN_LEVELS;
     let mut darker = 0.0_f64;
     let mut lighter = 0.0_f64;
-    for &value in &plane.data {
-        let deviation = value - paper_level;
+    for (index, &value) in plane.data.iter().enumerate() {
+        let (x, y) = (index % plane.width, index / plane.width);
+        let deviation = value - local.at(x, y);
         if deviation < -margin {
             darker += f64::from(deviation * deviation);
         } else if deviation > margin {
@@ -208,6 +212,74 @@ fn is_paper_light(plane: &Plane, paper_level: f32, noise: f32) -> bool {
         }
     }
     darker > lighter
+}
+
+/// Cells per side of the grid whose medians estimate the local paper level.
+const LOCAL_LEVEL_GRID: usize = 8;
+/// Pixels sampled per side of a cell at most when taking its median.
+const LOCAL_LEVEL_SAMPLES: usize = 32;
+
+/// The median level of each cell of a coarse grid, interpolated bilinearly between cell
+/// centres. Ink covers a minority of most cells, so the median follows the paper and its
+/// lighting.
+struct LocalLevel {
+    medians: Vec<f32>,
+    columns: usize,
+    rows: usize,
+    cell_width: f32,
+    cell_height: f32,
+}
+
+impl LocalLevel {
+    fn new(plane: &Plane) -> Self {
+        let columns = LOCAL_LEVEL_GRID.min(plane.width).max(1);
+        let rows = LOCAL_LEVEL_GRID.min(plane.height).max(1);
+        let cell_width = plane.width as f32 / columns as f32;
+        let cell_height = plane.height as f32 / rows as f32;
+        let mut medians = Vec::with_capacity(columns * rows);
+        let mut values = Vec::new();
+        for row in 0..rows {
+            let (top, bottom) = (row * plane.height / rows, (row + 1) * plane.height / rows);
+            for column in 0..columns {
+                let (left, right) = (
+                    column * plane.width / columns,
+                    (column + 1) * plane.width / columns,
+                );
+                let step_x = ((right - left) / LOCAL_LEVEL_SAMPLES).max(1);
+                let step_y = ((bottom - top) / LOCAL_LEVEL_SAMPLES).max(1);
+                values.clear();
+                for y in (top..bottom).step_by(step_y) {
+                    for x in (left..right).step_by(step_x) {
+                        values.push(plane.data[y * plane.width + x]);
+                    }
+                }
+                medians.push(median(&mut values));
+            }
+        }
+        Self {
+            medians,
+            columns,
+            rows,
+            cell_width,
+            cell_height,
+        }
+    }
+
+    /// Returns the interpolated paper level at pixel (`x`, `y`).
+    fn at(&self, x: usize, y: usize) -> f32 {
+        let u = ((x as f32 + 0.5) / self.cell_width - 0.5).clamp(0.0, (self.columns - 1) as f32);
+        let v = ((y as f32 + 0.5) / self.cell_height - 0.5).clamp(0.0, (self.rows - 1) as f32);
+        let (column, row) = (u.floor() as usize, v.floor() as usize);
+        let (next_column, next_row) = (
+            (column + 1).min(self.columns - 1),
+            (row + 1).min(self.rows - 1),
+        );
+        let (fx, fy) = (u - column as f32, v - row as f32);
+        let cell = |c: usize, r: usize| self.medians[r * self.columns + c];
+        let top = cell(column, row) * (1.0 - fx) + cell(next_column, row) * fx;
+        let bottom = cell(column, next_row) * (1.0 - fx) + cell(next_column, next_row) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
 }
 
 /// A quadratic surface `c0 + c1·u + c2·v + c3·u² + c4·u·v + c5·v²` over coordinates scaled
