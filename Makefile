@@ -13,6 +13,7 @@ BACKEND ?= flex
 DATASET_DIR ?= datasets/mnist
 ARTIFACT_DIR ?= artifacts
 SAMPLES_DIR ?= datasets/samples
+FIXTURES_DIR ?= datasets/fixtures
 
 # Optional training flags; unset ones take mnist-train's defaults.
 TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
@@ -23,7 +24,7 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(WORKERS),--workers $(WORKERS)) \
 	$(if $(PROGRESS),--progress $(PROGRESS))
 
-.PHONY: help build data train infer samples test setup-wgpu clean
+.PHONY: help build data train infer samples fixtures test setup-wgpu clean
 
 help:
 	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
@@ -31,6 +32,7 @@ help:
 	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"
 	@echo "make data [DATA_DIR=folder]             fetch and verify MNIST into $(DATASET_DIR)"
 	@echo "make samples                            write test digits as PNG into $(SAMPLES_DIR)"
+	@echo "make fixtures [PER_KIND=10]             render test digits as scans, photos, drawings"
 	@echo "make test                               build, fetch data and run every test"
 	@echo "make setup-wgpu                         install Mesa's software Vulkan driver if no"
 	@echo "                                        Vulkan driver is present (for BACKEND=wgpu)"
@@ -51,6 +53,11 @@ infer: build
 
 samples: data
 	$(BIN)/mnist-data samples --dir $(DATASET_DIR) --out $(SAMPLES_DIR)
+
+# Test digits rendered the ways people make images (scans, photos, drawings), as the
+# real-world tests see them; PER_KIND digits of each kind.
+fixtures: data
+	$(BIN)/mnist-fixtures --data-dir $(DATASET_DIR) --out $(FIXTURES_DIR) --per-kind $(or $(PER_KIND),10)
 
 test: data setup-wgpu
 	$(CARGO) test --release --locked --workspace

@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end tests: where the binaries and the data are, and how to
 //! run a binary and read what it printed.
 
+pub mod fixtures;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
