@@ -75,3 +75,49 @@ impl Classifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Module;
+    use burn::tensor::{Device, Tensor};
+
+    use super::*;
+
+    fn logits_shape(kind: ModelKind) -> [usize; 2] {
+        let device = Device::flex();
+        let model = ModelConfig::new(kind).init(&device);
+        model.forward(Tensor::<4>::zeros([3, 1, 28, 28], &device)).dims()
+    }
+
+    #[test]
+    fn mlp_gives_ten_logits_per_image() {
+        assert_eq!(logits_shape(ModelKind::Mlp), [3, 10]);
+    }
+
+    #[test]
+    fn cnn_gives_ten_logits_per_image() {
+        assert_eq!(logits_shape(ModelKind::Cnn), [3, 10]);
+    }
+
+    #[test]
+    fn parameter_counts_match_architectures() {
+        let device = Device::flex();
+        // 784·128 + 128 + 128·64 + 64 + 64·10 + 10.
+        let mlp = ModelConfig::new(ModelKind::Mlp).init(&device);
+        assert_eq!(mlp.num_params(), 109_386);
+        // Convolutions 1·32·9 + 32 and 32·64·9 + 64, batch norms 4·32 and 4·64 (scale,
+        // shift and the running mean and variance, which Burn counts too), linear layers
+        // 3136·128 + 128 and 128·10 + 10. PyTorch counts 421,834 trainable parameters.
+        let cnn = ModelConfig::new(ModelKind::Cnn).init(&device);
+        assert_eq!(cnn.num_params(), 422_026);
+    }
+
+    #[test]
+    fn kind_names_round_trip_through_json() {
+        let config = ModelConfig::new(ModelKind::Cnn);
+        let json = serde_json::to_string(&config).expect("serialise");
+        assert!(json.contains("\"kind\":\"cnn\""), "{json}");
+        let back: ModelConfig = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back.kind, ModelKind::Cnn);
+    }
+}
