@@ -59,8 +59,10 @@ samples: data
 fixtures: data
 	$(BIN)/mnist-fixtures --data-dir $(DATASET_DIR) --out $(FIXTURES_DIR) --per-kind $(or $(PER_KIND),10)
 
+# Mesa's Vulkan driver prints an error on every start when XDG_RUNTIME_DIR is unset, as
+# in CI; the wgpu tests open devices in-process, so the tests get a private folder.
 test: data setup-wgpu
-	$(CARGO) test --release --locked --workspace
+	XDG_RUNTIME_DIR="$${XDG_RUNTIME_DIR:-$$(mktemp -d)}" $(CARGO) test --release --locked --workspace
 
 # wgpu needs a Vulkan driver. Where none is installed, Mesa's software driver (lavapipe)
 # gives wgpu a real adapter on machines without a GPU.
