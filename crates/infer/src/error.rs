@@ -18,10 +18,18 @@ pub const EXIT_WRITE: i32 = 8;
 /// Failure of inference, for the whole run or for one input.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
-    #[error("{path}: no trained model here; run `make train` (or `mnist-train`) first")]
+    #[error(
+        "{path}: no trained model here; run `make train MODEL={model}` first, or pass the \
+         folder of your runs with --artifact-dir",
+        model = model_of(path)
+    )]
     ModelMissing { path: PathBuf },
 
-    #[error("{path}: cannot load the trained model: {reason}; train it again with `make train`")]
+    #[error(
+        "{path}: cannot load the trained model: {reason}; train it again with \
+         `make train MODEL={model}`",
+        model = model_of(path)
+    )]
     ModelInvalid { path: PathBuf, reason: String },
 
     #[error("{file}: cannot read the file: {source}")]
@@ -53,6 +61,15 @@ pub enum InferError {
 
     #[error("prediction failed: {0}")]
     Prediction(String),
+}
+
+/// Returns the model name a run file belongs to: the name of its folder, as `mnist-train`
+/// lays runs out in `<artifact-dir>/<model>/`.
+fn model_of(path: &std::path::Path) -> String {
+    path.parent()
+        .and_then(|dir| dir.file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "mlp".to_string())
 }
 
 impl InferError {

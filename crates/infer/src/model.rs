@@ -30,6 +30,20 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<LoadedModel, InferE
     let config_path = run_dir.join(CONFIG_FILE);
     let record_path = run_dir.join(RECORD_FILE);
     let config = read_model_config(&config_path)?;
+    let folder = run_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
+    if let Some(folder) = folder.filter(|folder| ["mlp", "cnn"].contains(&folder.as_str()))
+        && folder != config.kind.name()
+    {
+        return Err(InferError::ModelInvalid {
+            path: config_path,
+            reason: format!(
+                "it describes a {} model, but the folder is for {folder}",
+                config.kind
+            ),
+        });
+    }
     if !record_path.is_file() {
         return Err(InferError::ModelMissing { path: record_path });
     }

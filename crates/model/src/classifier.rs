@@ -86,7 +86,9 @@ mod tests {
     fn logits_shape(kind: ModelKind) -> [usize; 2] {
         let device = Device::flex();
         let model = ModelConfig::new(kind).init(&device);
-        model.forward(Tensor::<4>::zeros([3, 1, 28, 28], &device)).dims()
+        model
+            .forward(Tensor::<4>::zeros([3, 1, 28, 28], &device))
+            .dims()
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::TrainError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// Burn's native CPU backend, and the default: `burn-ndarray` is deprecated upstream
-    /// in its favour, and its convolutions are much faster.
+    /// Burn's native CPU backend, and the default: Burn deprecates `burn-ndarray` in
+    /// favour of flex, whose convolutions are much faster than ndarray's.
     Flex,
     /// The `ndarray` CPU backend, kept for comparison.
     Ndarray,

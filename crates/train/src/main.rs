@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, allow_negative_numbers = true, default_value = "0.001", value_parser = parse_learning_rate)]
     learning_rate: f64,
     /// Seed of weight initialisation, dropout, the validation split and shuffling.
-    #[arg(long, default_value = "42")]
+    #[arg(long, default_value = "42", allow_negative_numbers = true)]
     seed: u64,
     /// Share of the training set held out for validation, strictly between 0 and 1.
     #[arg(long, allow_negative_numbers = true, default_value = "0.1", value_parser = parse_fraction)]
