@@ -62,7 +62,8 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<LoadedModel, InferE
     })
 }
 
-/// Longest error text from Burn quoted in a message; a record of the other architecture
+/// Maximum length of Burn error text quoted in a message, because a record of the other
+/// architecture
 /// lists every missing tensor.
 const MAX_REASON_CHARS: usize = 240;
 
