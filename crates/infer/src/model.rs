@@ -63,8 +63,7 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<LoadedModel, InferE
 }
 
 /// Maximum length of Burn error text quoted in a message, because a record of the other
-/// architecture
-/// lists every missing tensor.
+/// architecture lists every missing tensor.
 const MAX_REASON_CHARS: usize = 240;
 
 fn shorten(reason: &str) -> String {
