@@ -114,8 +114,8 @@ fn wgpu_trains_a_few_steps_through_the_binary() {
 }
 
 /// A wgpu adapter that is not there is an error naming the CPU backend, with exit code 7
-/// and no panic. `CUBECL_WGPU_DEFAULT_DEVICE` (documented with Burn's `DeviceKind`) asks
-/// for a fourth discrete GPU, which the machines running these tests do not have.
+/// and no panic. `CUBECL_WGPU_DEFAULT_DEVICE` (documented with Burn's `DeviceKind`) requests
+/// a fourth discrete GPU, which the machines running these tests do not have.
 #[test]
 fn wgpu_without_adapter_suggests_cpu() {
     let artifacts = tempfile::tempdir().expect("temporary folder");

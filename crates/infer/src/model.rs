@@ -9,10 +9,7 @@ use mnist_model::{Classifier, IMAGE_SIDE, ModelConfig, NUM_CLASSES, normalize_pi
 
 use crate::InferError;
 
-/// Name of the trained record inside a run's folder, as `mnist-train` writes it.
-pub const RECORD_FILE: &str = "model.bpk";
-/// Name of the training configuration beside the record.
-pub const CONFIG_FILE: &str = "config.json";
+pub use mnist_model::{CONFIG_FILE, RECORD_FILE};
 
 /// A classifier rebuilt from its saved configuration, with its trained weights.
 pub struct LoadedModel {

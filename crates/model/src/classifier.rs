@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::cnn::{Cnn, CnnConfig};
 use crate::mlp::{Mlp, MlpConfig};
 
-/// Which of the two architectures to build.
+/// Architecture of a classifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {

@@ -27,6 +27,13 @@ pub const MNIST_MEAN: f32 = 0.1307;
 /// Standard deviation of the MNIST training pixels after scaling to [0, 1].
 pub const MNIST_STD: f32 = 0.3081;
 
+/// Name of the trained record inside a run's folder (Burn's burnpack format), shared by
+/// `mnist-train`, which writes it, and `mnist-infer`, which reads it.
+pub const RECORD_FILE: &str = "model.bpk";
+/// Name of the training configuration beside the record; its `model` field is a
+/// [`ModelConfig`].
+pub const CONFIG_FILE: &str = "config.json";
+
 /// Normalises one pixel given in [0, 1] the way the models were trained.
 pub fn normalize_pixel(value: f32) -> f32 {
     (value - MNIST_MEAN) / MNIST_STD

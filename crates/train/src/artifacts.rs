@@ -9,10 +9,8 @@ use serde::Serialize;
 
 use crate::TrainError;
 
-/// Name of the trained record inside a run's folder (Burn's burnpack format).
-pub const RECORD_FILE: &str = "model.bpk";
-/// Name of the saved [`TrainingConfig`](crate::TrainingConfig).
-pub const CONFIG_FILE: &str = "config.json";
+pub use mnist_model::{CONFIG_FILE, RECORD_FILE};
+
 /// Name of the run's summary.
 pub const SUMMARY_FILE: &str = "summary.json";
 /// Folder of Burn's per-epoch checkpoints.

@@ -21,7 +21,7 @@ pub const EXIT_DIVERGED: i32 = 9;
 /// Exit code for a run stopped by the user before it finished.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-/// Why a training run failed.
+/// Failure of a training run.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]

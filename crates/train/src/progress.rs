@@ -18,7 +18,7 @@ use burn::train::renderer::{
     MetricsRendererTraining,
 };
 
-/// Least time between two progress lines within one split.
+/// Minimum time between two progress lines within one split.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Running mean of one metric over the current split.
