@@ -34,11 +34,7 @@ pub fn split_train_valid(
     limit: Option<usize>,
 ) -> TrainValidSplit {
     let mut indices: Vec<usize> = (0..total).collect();
-    let mut state = seed;
-    for i in (1..indices.len()).rev() {
-        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
-        indices.swap(i, j);
-    }
+    shuffle_indices(&mut indices, seed);
     indices.truncate(limit.unwrap_or(total).min(total));
 
     let pool = indices.len();
@@ -50,8 +46,17 @@ pub fn split_train_valid(
     }
 }
 
+/// Shuffles `indices` in place with a Fisher-Yates shuffle driven by SplitMix64 from `seed`.
+pub(crate) fn shuffle_indices(indices: &mut [usize], seed: u64) {
+    let mut state = seed;
+    for i in (1..indices.len()).rev() {
+        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+        indices.swap(i, j);
+    }
+}
+
 /// Advances a SplitMix64 state and returns the next value (Steele, Lea and Flood, 2014).
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

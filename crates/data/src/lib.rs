@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod error;
 pub mod fetch;
 pub mod idx;
+pub mod loader;
 pub mod samples;
 
 pub use error::DataError;

@@ -1,0 +1,219 @@
+//! A data loader whose batch order depends only on the seed and the epoch number.
+//!
+//! Burn's `BatchDataLoader` draws each epoch's shuffle from one random generator that
+//! advances as epochs go by, so a run resumed at epoch 4 would see the order of epoch 1
+//! again. [`EpochLoader`] derives the permutation of epoch `e` from `(seed, e)` alone, which
+//! lets a resumed run see exactly the batches that an uninterrupted run sees.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
+use burn::tensor::Device;
+use mnist_model::MnistBatch;
+
+use crate::dataset::{MnistBatcher, shuffle_indices, splitmix64};
+
+/// Batches a fixed list of image indices, shuffled per epoch when a seed is set.
+///
+/// Every call to [`DataLoader::iter`] starts the next epoch. Burn's learner calls it once
+/// per epoch, on the training thread, so the epoch count stays in step with the learner's.
+/// Clones made by `to_device` and `slice` share that count.
+#[derive(Clone)]
+pub struct EpochLoader {
+    batcher: MnistBatcher,
+    indices: Arc<Vec<usize>>,
+    batch_size: usize,
+    /// Seed of the per-epoch shuffle; `None` keeps the indices in their given order.
+    shuffle_seed: Option<u64>,
+    device: Device,
+    /// Number of the epoch that the next `iter` call serves, starting at 1.
+    next_epoch: Arc<AtomicUsize>,
+}
+
+impl EpochLoader {
+    /// Creates a loader whose first `iter` call serves epoch `first_epoch`.
+    ///
+    /// With `shuffle_seed`, each epoch sees the indices in the order that
+    /// [`epoch_order`] gives for that epoch, and the backend's random generator (dropout)
+    /// is reseeded from the same pair, so training randomness never depends on how many
+    /// epochs this process has run. Batches hold `batch_size` images, the last one fewer.
+    pub fn new(
+        batcher: MnistBatcher,
+        indices: Vec<usize>,
+        batch_size: usize,
+        shuffle_seed: Option<u64>,
+        device: Device,
+        first_epoch: usize,
+    ) -> Self {
+        assert!(batch_size > 0, "batch size must be positive");
+        Self {
+            batcher,
+            indices: Arc::new(indices),
+            batch_size,
+            shuffle_seed,
+            device,
+            next_epoch: Arc::new(AtomicUsize::new(first_epoch.max(1))),
+        }
+    }
+}
+
+/// Returns the order in which epoch `epoch` (counted from 1) of a run seeded with `seed`
+/// visits `indices`.
+pub fn epoch_order(indices: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order = indices.to_vec();
+    shuffle_indices(&mut order, epoch_seed(seed, epoch));
+    order
+}
+
+/// Mixes the run seed with an epoch number into an independent seed for that epoch.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    let mut state = seed ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    splitmix64(&mut state)
+}
+
+impl DataLoader<MnistBatch> for EpochLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<MnistBatch> + 'a> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        let order = match self.shuffle_seed {
+            Some(seed) => {
+                self.device.seed(epoch_seed(seed.wrapping_add(1), epoch));
+                Arc::new(epoch_order(&self.indices, seed, epoch))
+            }
+            None => self.indices.clone(),
+        };
+        Box::new(EpochIterator {
+            loader: self,
+            order,
+            position: 0,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.indices.len()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<MnistBatch>> {
+        let mut loader = self.clone();
+        loader.device = device.clone();
+        Arc::new(loader)
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<MnistBatch>> {
+        let end = end.min(self.indices.len());
+        let mut loader = self.clone();
+        loader.indices = Arc::new(self.indices[start.min(end)..end].to_vec());
+        Arc::new(loader)
+    }
+}
+
+struct EpochIterator<'a> {
+    loader: &'a EpochLoader,
+    order: Arc<Vec<usize>>,
+    position: usize,
+}
+
+impl Iterator for EpochIterator<'_> {
+    type Item = Result<MnistBatch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.position >= self.order.len() {
+            return None;
+        }
+        let end = (self.position + self.loader.batch_size).min(self.order.len());
+        let batch = self
+            .loader
+            .batcher
+            .batch_indices(&self.order[self.position..end], &self.loader.device);
+        self.position = end;
+        Some(Ok(batch))
+    }
+}
+
+impl DataLoaderIterator<MnistBatch> for EpochIterator<'_> {
+    fn progress(&self) -> Progress {
+        Progress::new(self.position, self.order.len(), Some("images".to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IMAGE_PIXELS;
+    use crate::MnistSplit;
+
+    /// Builds a split whose image `i` has label `i % 10`, so labels identify the images.
+    fn labelled_split(images: usize) -> Arc<MnistSplit> {
+        Arc::new(MnistSplit {
+            images: vec![0; images * IMAGE_PIXELS],
+            labels: (0..images).map(|i| (i % 10) as u8).collect(),
+        })
+    }
+
+    fn epoch_labels(loader: &EpochLoader) -> Vec<i64> {
+        loader
+            .iter()
+            .flat_map(|batch| {
+                batch
+                    .expect("in-memory batches cannot fail")
+                    .targets
+                    .into_data()
+                    .try_into_vec_as::<i64>()
+                    .expect("i64 labels")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn epoch_order_depends_on_seed_and_epoch() {
+        let indices: Vec<usize> = (0..100).collect();
+        assert_eq!(epoch_order(&indices, 5, 3), epoch_order(&indices, 5, 3));
+        assert_ne!(epoch_order(&indices, 5, 3), epoch_order(&indices, 5, 4));
+        assert_ne!(epoch_order(&indices, 5, 3), epoch_order(&indices, 6, 3));
+        let mut sorted = epoch_order(&indices, 5, 3);
+        sorted.sort_unstable();
+        assert_eq!(sorted, indices);
+    }
+
+    #[test]
+    fn loader_started_later_matches_uninterrupted() {
+        let batcher = MnistBatcher::new(labelled_split(50));
+        let indices: Vec<usize> = (0..50).collect();
+        let make = |first_epoch| {
+            EpochLoader::new(
+                batcher.clone(),
+                indices.clone(),
+                8,
+                Some(42),
+                Device::flex(),
+                first_epoch,
+            )
+        };
+        let uninterrupted = make(1);
+        let epochs: Vec<Vec<i64>> = (0..3).map(|_| epoch_labels(&uninterrupted)).collect();
+        assert_ne!(epochs[0], epochs[1]);
+        let resumed = make(3);
+        assert_eq!(epoch_labels(&resumed), epochs[2]);
+    }
+
+    #[test]
+    fn loader_without_seed_keeps_order_and_batch_sizes() {
+        let loader = EpochLoader::new(
+            MnistBatcher::new(labelled_split(20)),
+            (0..20).collect(),
+            8,
+            None,
+            Device::flex(),
+            1,
+        );
+        let sizes: Vec<usize> = loader
+            .iter()
+            .map(|batch| batch.expect("in-memory batch").images.dims()[0])
+            .collect();
+        assert_eq!(sizes, vec![8, 8, 4]);
+        let labels = epoch_labels(&loader);
+        let expected: Vec<i64> = (0..20).map(|i| i % 10).collect();
+        assert_eq!(labels, expected);
+    }
+}
