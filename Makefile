@@ -21,14 +21,15 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) \
 	$(if $(LR),--learning-rate $(LR)) $(if $(SEED),--seed $(SEED)) \
 	$(if $(VALID_FRACTION),--valid-fraction $(VALID_FRACTION)) \
-	$(if $(LIMIT),--limit $(LIMIT)) $(if $(WORKERS),--workers $(WORKERS)) \
-	$(if $(PROGRESS),--progress $(PROGRESS))
+	$(if $(LIMIT),--limit $(LIMIT)) $(if $(PROGRESS),--progress $(PROGRESS)) \
+	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart)
 
 .PHONY: help build data train infer samples fixtures test setup-wgpu clean
 
 help:
 	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
-	@echo "           [LR=] [SEED=] [VALID_FRACTION=] [LIMIT=] [WORKERS=] [PROGRESS=plain]"
+	@echo "           [LR=] [SEED=] [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
+	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
 	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"
 	@echo "make data [DATA_DIR=folder]             fetch and verify MNIST into $(DATASET_DIR)"
 	@echo "make samples                            write test digits as PNG into $(SAMPLES_DIR)"

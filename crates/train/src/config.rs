@@ -25,10 +25,6 @@ pub struct TrainingConfig {
     /// Number of training-set images to use, before the validation split; all when unset.
     #[config(default = "None")]
     pub limit: Option<usize>,
-    /// Data-loading threads. One keeps runs reproducible; Burn's multi-threaded loader
-    /// does not deliver batches in a fixed order.
-    #[config(default = 1)]
-    pub workers: usize,
 }
 
 /// Returns the default number of epochs for a model.

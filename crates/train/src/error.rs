@@ -18,6 +18,9 @@ pub const EXIT_BACKEND: i32 = 7;
 pub const EXIT_ARTIFACTS: i32 = 8;
 /// Exit code for a run stopped because its loss became NaN or infinite.
 pub const EXIT_DIVERGED: i32 = 9;
+/// Exit code for a run that cannot be resumed, or a fresh run that would discard an
+/// interrupted one.
+pub const EXIT_RESUME: i32 = 10;
 /// Exit code for a run stopped by the user before it finished.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -46,7 +49,16 @@ pub enum TrainError {
         source: std::io::Error,
     },
 
-    #[error("{path}: cannot save the model record: {reason}")]
+    #[error(
+        "{dir}: cannot write a checkpoint: {reason}. Check that the folder is writable and \
+         the disk has space, then continue with --resume (RESUME=1)"
+    )]
+    Checkpoint { dir: PathBuf, reason: String },
+
+    #[error(
+        "{path}: cannot save the model record: {reason}. The previous record, if any, is \
+         unchanged; check that the folder is writable and the disk has space"
+    )]
     Record { path: PathBuf, reason: String },
 
     #[error("training failed: {0}")]
@@ -57,6 +69,9 @@ pub enum TrainError {
 
     #[error("training diverged: {0}")]
     Diverged(String),
+
+    #[error("{0}")]
+    Resume(String),
 }
 
 impl TrainError {
@@ -65,10 +80,13 @@ impl TrainError {
         match self {
             TrainError::Data(error) => error.exit_code(),
             TrainError::BackendUnavailable { .. } => EXIT_BACKEND,
-            TrainError::Artifact { .. } | TrainError::Record { .. } => EXIT_ARTIFACTS,
+            TrainError::Artifact { .. }
+            | TrainError::Checkpoint { .. }
+            | TrainError::Record { .. } => EXIT_ARTIFACTS,
             TrainError::Training(_) => EXIT_FAILURE,
             TrainError::Interrupted(_) => EXIT_INTERRUPTED,
             TrainError::Diverged(_) => EXIT_DIVERGED,
+            TrainError::Resume(_) => EXIT_RESUME,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod evaluate;
 pub mod guard;
 pub mod progress;
+pub mod resume;
 pub mod run;
 
 pub use backend::BackendKind;

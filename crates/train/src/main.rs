@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use mnist_model::{ModelConfig, ModelKind};
 use mnist_train::config::default_epochs;
-use mnist_train::run::ProgressMode;
+use mnist_train::run::{ProgressMode, RunOptions};
 use mnist_train::{BackendKind, RunPaths, TrainingConfig, train};
 
 /// Train an MNIST digit classifier with Burn and save it for `mnist-infer`.
@@ -38,9 +38,14 @@ struct Args {
     /// Use only this many training-set images (before the validation split), for quick runs.
     #[arg(long, allow_negative_numbers = true, value_parser = parse_limit)]
     limit: Option<usize>,
-    /// Data-loading threads; more than one makes runs non-reproducible.
-    #[arg(long, allow_negative_numbers = true, default_value = "1", value_parser = parse_positive)]
-    workers: usize,
+    /// Continue the interrupted run in `<artifact-dir>/<model>/` from its last complete
+    /// checkpoint. Give the same flags as the interrupted run; the backend may differ.
+    #[arg(long, conflicts_with = "restart")]
+    resume: bool,
+    /// Delete the checkpoints of an interrupted run in `<artifact-dir>/<model>/` and
+    /// train from the start.
+    #[arg(long)]
+    restart: bool,
     /// Folder with the four verified MNIST files (`make data` fills it).
     #[arg(long, default_value = "datasets/mnist")]
     data_dir: PathBuf,
@@ -131,6 +136,11 @@ fn main() -> ExitCode {
     if args.backend == BackendKind::Wgpu {
         provide_runtime_dir();
     }
+    // Burn puts some tensors on its default device, which prefers wgpu whatever backend
+    // trains: restoring an optimizer checkpoint does (burn-optim 0.22.1). `BURN_DEVICE`
+    // makes the default the chosen backend, so a CPU run never opens a Vulkan driver.
+    // SAFETY: called at the start of `main`, before any other thread exists.
+    unsafe { std::env::set_var("BURN_DEVICE", args.backend.name()) };
     let kind = ModelKind::from(args.model);
     let config = TrainingConfig {
         model: ModelConfig::new(kind),
@@ -141,7 +151,6 @@ fn main() -> ExitCode {
         seed: args.seed,
         valid_fraction: args.valid_fraction,
         limit: args.limit,
-        workers: args.workers,
     };
     let paths = RunPaths {
         data_dir: args.data_dir,
@@ -158,7 +167,12 @@ fn main() -> ExitCode {
         config.learning_rate,
         config.seed
     );
-    match train(&config, &paths, args.progress) {
+    let options = RunOptions {
+        progress: args.progress,
+        resume: args.resume,
+        restart: args.restart,
+    };
+    match train(&config, &paths, options) {
         Ok(summary) => {
             println!(
                 "test accuracy {:.2} % on {} images, test loss {:.4}",

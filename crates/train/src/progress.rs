@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use burn::train::Interrupter;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
@@ -234,6 +235,12 @@ impl MetricsRenderer for PlainRenderer {
     }
 }
 
+/// Environment variable that stops a run as its training split of the given epoch starts.
+///
+/// Tests set it to interrupt a run at a known point, after the checkpoint of the epoch
+/// before was written, which a signal sent from outside cannot do reliably.
+pub const STOP_IN_EPOCH_ENV: &str = "MNIST_TRAIN_STOP_IN_EPOCH";
+
 /// Counts the epochs whose validation split finished, whatever the renderer.
 ///
 /// Burn's dashboard resets the learner's interrupter when training ends, so a run stopped
@@ -242,15 +249,22 @@ impl MetricsRenderer for PlainRenderer {
 pub struct EpochCounter {
     split: String,
     finished: Arc<AtomicUsize>,
+    interrupter: Interrupter,
+    stop_in_epoch: Option<usize>,
 }
 
 impl EpochCounter {
-    /// Creates a counter and the handle that reads it.
-    pub fn new() -> (Self, Arc<AtomicUsize>) {
+    /// Creates a counter and the handle that reads it. `interrupter` is the learner's,
+    /// used only when [`STOP_IN_EPOCH_ENV`] is set.
+    pub fn new(interrupter: Interrupter) -> (Self, Arc<AtomicUsize>) {
         let finished = Arc::new(AtomicUsize::new(0));
         let counter = Self {
             split: String::new(),
             finished: finished.clone(),
+            interrupter,
+            stop_in_epoch: std::env::var(STOP_IN_EPOCH_ENV)
+                .ok()
+                .and_then(|epoch| epoch.parse().ok()),
         };
         (counter, finished)
     }
@@ -272,6 +286,12 @@ impl TrainingProgressLogger for EpochCounter {
 
     fn start_split(&mut self, split: &str, _total_items: usize) {
         self.split = split.to_string();
+        let epoch = self.finished.load(Ordering::SeqCst) + 1;
+        if split == "train" && self.stop_in_epoch == Some(epoch) {
+            self.interrupter.stop(Some(&format!(
+                "stopped in epoch {epoch} by {STOP_IN_EPOCH_ENV}"
+            )));
+        }
     }
 
     fn update_split(&mut self, _items_processed: usize) {}

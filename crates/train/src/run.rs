@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -13,7 +12,8 @@ use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::renderer::{MetricsRenderer, default_renderer};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
-use mnist_data::dataset::{MnistBatcher, index_dataset, split_train_valid};
+use mnist_data::dataset::{MnistBatcher, split_train_valid};
+use mnist_data::loader::EpochLoader;
 use mnist_data::{Split, load_split};
 use mnist_model::Classifier;
 use serde::Serialize;
@@ -23,6 +23,7 @@ use crate::backend::is_software_adapter;
 use crate::evaluate::evaluate;
 use crate::guard::FiniteLossGuard;
 use crate::progress::{EpochCounter, PlainRenderer};
+use crate::resume::{self, Start};
 use crate::{TrainError, TrainingConfig};
 
 /// Folders a run reads its data from and writes its artifacts to.
@@ -45,6 +46,16 @@ pub enum ProgressMode {
     Plain,
 }
 
+/// How a run starts and shows its progress.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    pub progress: ProgressMode,
+    /// Continue the interrupted run in the artifact folder from its last complete checkpoint.
+    pub resume: bool,
+    /// Delete the checkpoints of an interrupted run in the artifact folder and start over.
+    pub restart: bool,
+}
+
 /// Measurements of a finished run, written as `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
@@ -62,9 +73,10 @@ pub struct RunSummary {
     /// Fraction of the 10,000 test images classified correctly, in [0, 1].
     pub test_accuracy: f64,
     pub test_loss: f64,
-    /// Wall-clock seconds of the learner's fit: training and validation of every epoch.
+    /// Wall-clock seconds of the learner's fit: training and validation of every epoch
+    /// this process trained, which excludes the epochs before a resumed checkpoint.
     pub train_seconds: f64,
-    /// Training images processed per second of `train_seconds`, over all epochs.
+    /// Training images processed per second of `train_seconds`.
     pub train_images_per_second: f64,
     /// Folder holding the record, configuration, checkpoints and metrics.
     pub artifact_dir: PathBuf,
@@ -77,7 +89,7 @@ pub struct RunSummary {
 pub fn train(
     config: &TrainingConfig,
     paths: &RunPaths,
-    progress: ProgressMode,
+    options: RunOptions,
 ) -> Result<RunSummary, TrainError> {
     let train_split = Arc::new(load_split(&paths.data_dir, Split::Train)?);
     let test_split = Arc::new(load_split(&paths.data_dir, Split::Test)?);
@@ -95,7 +107,13 @@ pub fn train(
     device.seed(config.seed);
 
     let run_dir = paths.artifact_dir.join(config.model.kind.name());
-    prepare_run_dir(&run_dir)?;
+    let start = resume::prepare(&run_dir, config, options.resume, options.restart)?;
+    if let Start::Resume(epoch) = start {
+        println!(
+            "resuming from the checkpoint of epoch {epoch} in {}",
+            run_dir.join(CHECKPOINT_DIR).display()
+        );
+    }
 
     let split = split_train_valid(
         train_split.len(),
@@ -105,17 +123,22 @@ pub fn train(
     );
     let (train_images, valid_images) = (split.train.len(), split.valid.len());
     let batcher = MnistBatcher::new(train_split.clone());
-    let train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(config.batch_size)
-        .shuffle(config.seed)
-        .num_workers(config.workers)
-        .set_device(device.clone())
-        .build(index_dataset(split.train));
-    let valid_loader = DataLoaderBuilder::new(batcher)
-        .batch_size(config.batch_size)
-        .num_workers(config.workers)
-        .set_device(device.clone())
-        .build(index_dataset(split.valid));
+    let train_loader = Arc::new(EpochLoader::new(
+        batcher.clone(),
+        split.train,
+        config.batch_size,
+        Some(config.seed),
+        device.clone(),
+        start.first_epoch(),
+    ));
+    let valid_loader = Arc::new(EpochLoader::new(
+        batcher,
+        split.valid,
+        config.batch_size,
+        None,
+        device.clone(),
+        start.first_epoch(),
+    ));
 
     let iterations = config.epochs * train_images.div_ceil(config.batch_size);
     let scheduler = CosineAnnealingLrSchedulerConfig::new(config.learning_rate, iterations.max(1))
@@ -126,9 +149,9 @@ pub fn train(
 
     let interrupter = Interrupter::new();
     stop_on_signals(&interrupter);
-    let (epoch_counter, finished_epochs) = EpochCounter::new();
+    let (epoch_counter, finished_epochs) = EpochCounter::new(interrupter.clone());
     let (loss_guard, divergence) = FiniteLossGuard::new(interrupter.clone());
-    let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train(loss_guard)
@@ -137,21 +160,32 @@ pub fn train(
         // epoch for the MLP and 5 MB for the CNN.
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.epochs))
         .with_interrupter(interrupter.clone())
-        .renderer(renderer(progress, interrupter))
+        .renderer(renderer(options.progress, interrupter))
         .with_progress_logger(epoch_counter)
         .num_epochs(config.epochs);
+    if let Start::Resume(epoch) = start {
+        training = training.checkpoint(epoch);
+    }
 
     let started = Instant::now();
     let result = training.launch(learner);
     let train_seconds = started.elapsed().as_secs_f64();
     if let Some(error) = result.error {
-        return Err(TrainError::Training(error.to_string()));
+        drop(result.renderer);
+        return Err(match error.as_ref() {
+            burn::train::TrainingError::Checkpoint(reason) => TrainError::Checkpoint {
+                dir: run_dir.join(CHECKPOINT_DIR),
+                reason: describe_stop(&run_dir, &reason.to_string()),
+            },
+            _ => TrainError::Training(error.to_string()),
+        });
     }
     // The dashboard leaves the alternate screen when its renderer is dropped, so messages
     // printed after this point stay visible.
     drop(result.renderer);
     let diverged = divergence.lock().ok().and_then(|report| report.clone());
     if let Some(report) = diverged {
+        resume::forget(&run_dir)?;
         return Err(TrainError::Diverged(describe_stop(&run_dir, &report)));
     }
     let finished_epochs = finished_epochs.load(std::sync::atomic::Ordering::SeqCst);
@@ -166,7 +200,10 @@ pub fn train(
                 )
             });
         let mut message = describe_stop(&run_dir, &reason);
-        message.push_str(". Run the same command again to train from the start");
+        message.push_str(
+            ". Continue with the same command and --resume (RESUME=1 with make), or pass \
+             --restart (RESTART=1) to start over",
+        );
         return Err(TrainError::Interrupted(message));
     }
 
@@ -191,10 +228,12 @@ pub fn train(
         test_accuracy: evaluation.accuracy(),
         test_loss: evaluation.mean_loss,
         train_seconds,
-        train_images_per_second: (train_images * config.epochs) as f64 / train_seconds,
+        train_images_per_second: (train_images * (config.epochs + 1 - start.first_epoch())) as f64
+            / train_seconds,
         artifact_dir: run_dir.clone(),
     };
     save_artifacts(&run_dir, config, model, &summary)?;
+    resume::mark_finished(&run_dir, config)?;
     Ok(summary)
 }
 
@@ -236,17 +275,7 @@ fn stop_on_signals(interrupter: &Interrupter) {
 /// Describes where an interrupted run stopped and what it left behind.
 fn describe_stop(run_dir: &Path, reason: &str) -> String {
     let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
-    let last_epoch = std::fs::read_dir(&checkpoint_dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse::<usize>()
-                .ok()
-        })
-        .max();
+    let last_epoch = resume::last_complete_checkpoint(&checkpoint_dir);
     let saved = match last_epoch {
         Some(epoch) => format!(
             "the checkpoint of epoch {epoch} is in {}",
@@ -283,21 +312,6 @@ fn renderer(progress: ProgressMode, interrupter: Interrupter) -> Box<dyn Metrics
         }
         _ => Box::new(PlainRenderer::new()),
     }
-}
-
-/// Creates the run folder and clears what a previous run left in it that would mix with
-/// this run: checkpoints and Burn's per-epoch metric logs. The previous record,
-/// configuration and summary stay until this run replaces them.
-fn prepare_run_dir(run_dir: &Path) -> Result<(), TrainError> {
-    artifacts::create_dir(run_dir)?;
-    for stale in [CHECKPOINT_DIR, "train", "valid"] {
-        let path = run_dir.join(stale);
-        if path.exists() {
-            std::fs::remove_dir_all(&path)
-                .map_err(|source| TrainError::Artifact { path, source })?;
-        }
-    }
-    Ok(())
 }
 
 fn save_artifacts(
