@@ -19,7 +19,8 @@ FIXTURES_DIR ?= datasets/fixtures
 TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 	--artifact-dir $(ARTIFACT_DIR) \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) \
-	$(if $(LR),--learning-rate $(LR)) $(if $(SEED),--seed $(SEED)) \
+	$(if $(LR),--learning-rate $(LR)) $(if $(LR_SCHEDULE),--lr-schedule $(LR_SCHEDULE)) \
+	$(if $(filter 1,$(AUGMENT)),--augment) $(if $(SEED),--seed $(SEED)) \
 	$(if $(VALID_FRACTION),--valid-fraction $(VALID_FRACTION)) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(PROGRESS),--progress $(PROGRESS)) \
 	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart)
@@ -28,7 +29,8 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 
 help:
 	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
-	@echo "           [LR=] [SEED=] [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
+	@echo "           [LR=] [LR_SCHEDULE=cosine|linear|step|constant] [AUGMENT=1] [SEED=]"
+	@echo "           [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
 	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
 	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"
 	@echo "make data [DATA_DIR=folder]             fetch and verify MNIST into $(DATASET_DIR)"

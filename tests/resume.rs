@@ -24,8 +24,17 @@ const STOP_IN_EPOCH: &str = "MNIST_TRAIN_STOP_IN_EPOCH";
 
 /// Three quick MLP epochs: 2,700 training and 300 validation images.
 const MLP_RUN: [&str; 6] = ["--model", "mlp", "--limit", "3000", "--epochs", "3"];
-/// Three CNN epochs on 720 images, enough for dropout and batch-norm state to matter.
-const CNN_RUN: [&str; 6] = ["--model", "cnn", "--limit", "800", "--epochs", "3"];
+/// Three augmented CNN epochs on 720 images, so dropout, batch-norm statistics and the
+/// distortions must all continue where the stopped run left them.
+const CNN_RUN: [&str; 7] = [
+    "--model",
+    "cnn",
+    "--limit",
+    "800",
+    "--epochs",
+    "3",
+    "--augment",
+];
 
 fn path_text(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")

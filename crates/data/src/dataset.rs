@@ -11,6 +11,7 @@ use burn::data::dataset::InMemDataset;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnist_model::{MnistBatch, normalize_pixel};
 
+use crate::augment::Augmentation;
 use crate::{IMAGE_PIXELS, IMAGE_SIDE, MnistSplit};
 
 /// Indices of the training set chosen for training and for validation.
@@ -101,6 +102,33 @@ impl MnistBatcher {
                     .iter()
                     .map(|&p| self.lookup[p as usize]),
             );
+            labels.push(i64::from(self.split.label(index)));
+        }
+        let shape = [indices.len(), 1, IMAGE_SIDE, IMAGE_SIDE];
+        let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), device);
+        MnistBatch { images, targets }
+    }
+}
+
+impl MnistBatcher {
+    /// Assembles the batch of the given image indices, each distorted by `augmentation`
+    /// with a seed drawn from `seed` and the image's index.
+    pub fn batch_distorted(
+        &self,
+        indices: &[usize],
+        augmentation: &Augmentation,
+        seed: u64,
+        device: &Device,
+    ) -> MnistBatch {
+        let mut pixels = vec![0.0f32; indices.len() * IMAGE_PIXELS];
+        let mut labels = Vec::with_capacity(indices.len());
+        for (&index, output) in indices.iter().zip(pixels.chunks_exact_mut(IMAGE_PIXELS)) {
+            let mut state = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            augmentation.distort(self.split.image(index), splitmix64(&mut state), output);
+            for value in output.iter_mut() {
+                *value = normalize_pixel(*value / 255.0);
+            }
             labels.push(i64::from(self.split.label(index)));
         }
         let shape = [indices.len(), 1, IMAGE_SIDE, IMAGE_SIDE];

@@ -3,6 +3,7 @@
 //!
 //! Nothing here trains or predicts; `mnist-train` and `mnist-infer` do that.
 
+pub mod augment;
 pub mod checksum;
 pub mod dataset;
 pub mod error;

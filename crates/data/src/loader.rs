@@ -13,6 +13,7 @@ use burn::data::dataset::DatasetError;
 use burn::tensor::Device;
 use mnist_model::MnistBatch;
 
+use crate::augment::Augmentation;
 use crate::dataset::{MnistBatcher, shuffle_indices, splitmix64};
 
 /// Batches a fixed list of image indices, shuffled per epoch when a seed is set.
@@ -27,6 +28,8 @@ pub struct EpochLoader {
     batch_size: usize,
     /// Seed of the per-epoch shuffle; `None` keeps the indices in their given order.
     shuffle_seed: Option<u64>,
+    /// Random distortion of every image, drawn per epoch from the shuffle seed.
+    augmentation: Option<Augmentation>,
     device: Device,
     /// Number of the epoch that the next `iter` call serves, starting at 1.
     next_epoch: Arc<AtomicUsize>,
@@ -53,9 +56,23 @@ impl EpochLoader {
             indices: Arc::new(indices),
             batch_size,
             shuffle_seed,
+            augmentation: None,
             device,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch.max(1))),
         }
+    }
+}
+
+impl EpochLoader {
+    /// Distorts every image by `augmentation`, differently in each epoch. Needs a shuffle
+    /// seed, from which the distortions are drawn.
+    pub fn with_augmentation(mut self, augmentation: Augmentation) -> Self {
+        assert!(
+            self.shuffle_seed.is_some(),
+            "augmentation draws from the shuffle seed"
+        );
+        self.augmentation = Some(augmentation);
+        self
     }
 }
 
@@ -83,10 +100,14 @@ impl DataLoader<MnistBatch> for EpochLoader {
             }
             None => self.indices.clone(),
         };
+        let distortion_seed = self
+            .shuffle_seed
+            .map(|seed| epoch_seed(seed.wrapping_add(2), epoch));
         Box::new(EpochIterator {
             loader: self,
             order,
             position: 0,
+            distortion_seed,
         })
     }
 
@@ -112,6 +133,8 @@ struct EpochIterator<'a> {
     loader: &'a EpochLoader,
     order: Arc<Vec<usize>>,
     position: usize,
+    /// Seed of this epoch's distortions, used when the loader augments.
+    distortion_seed: Option<u64>,
 }
 
 impl Iterator for EpochIterator<'_> {
@@ -122,10 +145,14 @@ impl Iterator for EpochIterator<'_> {
             return None;
         }
         let end = (self.position + self.loader.batch_size).min(self.order.len());
-        let batch = self
-            .loader
-            .batcher
-            .batch_indices(&self.order[self.position..end], &self.loader.device);
+        let indices = &self.order[self.position..end];
+        let batcher = &self.loader.batcher;
+        let batch = match (&self.loader.augmentation, self.distortion_seed) {
+            (Some(augmentation), Some(seed)) => {
+                batcher.batch_distorted(indices, augmentation, seed, &self.loader.device)
+            }
+            _ => batcher.batch_indices(indices, &self.loader.device),
+        };
         self.position = end;
         Some(Ok(batch))
     }
@@ -195,6 +222,63 @@ mod tests {
         assert_ne!(epochs[0], epochs[1]);
         let resumed = make(3);
         assert_eq!(epoch_labels(&resumed), epochs[2]);
+    }
+
+    fn epoch_pixels(loader: &EpochLoader) -> Vec<f32> {
+        loader
+            .iter()
+            .flat_map(|batch| {
+                batch
+                    .expect("in-memory batches cannot fail")
+                    .images
+                    .into_data()
+                    .try_into_vec_as::<f32>()
+                    .expect("f32 pixels")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn augmented_loader_started_later_matches_uninterrupted() {
+        // Image i is a horizontal bar in row 10 + i % 5, so distortions show in the pixels.
+        let mut images = vec![0u8; 30 * IMAGE_PIXELS];
+        for (i, image) in images.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
+            let row = 10 + i % 5;
+            image[row * 28 + 8..row * 28 + 20].fill(255);
+        }
+        let split = Arc::new(MnistSplit {
+            images,
+            labels: vec![1; 30],
+        });
+        let make = |first_epoch| {
+            EpochLoader::new(
+                MnistBatcher::new(split.clone()),
+                (0..30).collect(),
+                8,
+                Some(7),
+                Device::flex(),
+                first_epoch,
+            )
+            .with_augmentation(Augmentation::default())
+        };
+        let uninterrupted = make(1);
+        let epochs: Vec<Vec<f32>> = (0..2).map(|_| epoch_pixels(&uninterrupted)).collect();
+        assert_ne!(epochs[0], epochs[1]);
+        assert_eq!(epoch_pixels(&make(2)), epochs[1]);
+
+        let plain = EpochLoader::new(
+            MnistBatcher::new(split.clone()),
+            (0..30).collect(),
+            8,
+            Some(7),
+            Device::flex(),
+            1,
+        );
+        assert_ne!(
+            epoch_pixels(&plain),
+            epochs[0],
+            "augmentation changed nothing"
+        );
     }
 
     #[test]

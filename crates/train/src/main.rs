@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mnist_model::{ModelConfig, ModelKind};
-use mnist_train::config::default_epochs;
+use mnist_train::config::{LrSchedule, default_epochs};
 use mnist_train::run::{ProgressMode, RunOptions};
 use mnist_train::{BackendKind, RunPaths, TrainingConfig, train};
 
@@ -26,9 +26,17 @@ struct Args {
     /// Images per training step.
     #[arg(long, allow_negative_numbers = true, default_value = "64", value_parser = parse_positive)]
     batch_size: usize,
-    /// Peak learning rate of Adam, lowered to zero over the run by a cosine schedule.
+    /// Peak learning rate of Adam, which --lr-schedule lowers over the run.
     #[arg(long, allow_negative_numbers = true, default_value = "0.001", value_parser = parse_learning_rate)]
     learning_rate: f64,
+    /// How the learning rate changes over the run: `cosine` and `linear` lower it to zero,
+    /// `step` multiplies it by 0.7 after each epoch, `constant` keeps it.
+    #[arg(long, value_enum, default_value = "cosine")]
+    lr_schedule: LrSchedule,
+    /// Distort training images by random rotations (up to 10°), scalings (0.9 to 1.1)
+    /// and shifts (up to 2 pixels), drawn from the seed.
+    #[arg(long)]
+    augment: bool,
     /// Seed of weight initialisation, dropout, the validation split and shuffling.
     #[arg(long, default_value = "42", allow_negative_numbers = true)]
     seed: u64,
@@ -148,6 +156,8 @@ fn main() -> ExitCode {
         epochs: args.epochs.unwrap_or_else(|| default_epochs(kind)),
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
+        lr_schedule: args.lr_schedule,
+        augment: args.augment,
         seed: args.seed,
         valid_fraction: args.valid_fraction,
         limit: args.limit,
@@ -158,14 +168,17 @@ fn main() -> ExitCode {
     };
 
     println!(
-        "training {} on {} for {} epoch{} (batch {}, learning rate {}, seed {})",
+        "training {} on {} for {} epoch{} (batch {}, learning rate {} with {} schedule, \
+         seed {}{})",
         kind,
         config.backend,
         config.epochs,
         if config.epochs == 1 { "" } else { "s" },
         config.batch_size,
         config.learning_rate,
-        config.seed
+        config.lr_schedule,
+        config.seed,
+        if config.augment { ", augmented" } else { "" }
     );
     let options = RunOptions {
         progress: args.progress,

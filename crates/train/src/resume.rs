@@ -208,6 +208,16 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
         saved.learning_rate.to_string(),
         requested.learning_rate.to_string(),
     );
+    compare(
+        "learning-rate schedule",
+        saved.lr_schedule.to_string(),
+        requested.lr_schedule.to_string(),
+    );
+    compare(
+        "augmentation",
+        saved.augment.to_string(),
+        requested.augment.to_string(),
+    );
     compare("seed", saved.seed.to_string(), requested.seed.to_string());
     compare(
         "validation fraction",

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::renderer::{MetricsRenderer, default_renderer};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
+use mnist_data::augment::Augmentation;
 use mnist_data::dataset::{MnistBatcher, split_train_valid};
 use mnist_data::loader::EpochLoader;
 use mnist_data::{Split, load_split};
@@ -123,14 +123,18 @@ pub fn train(
     );
     let (train_images, valid_images) = (split.train.len(), split.valid.len());
     let batcher = MnistBatcher::new(train_split.clone());
-    let train_loader = Arc::new(EpochLoader::new(
+    let mut train_loader = EpochLoader::new(
         batcher.clone(),
         split.train,
         config.batch_size,
         Some(config.seed),
         device.clone(),
         start.first_epoch(),
-    ));
+    );
+    if config.augment {
+        train_loader = train_loader.with_augmentation(Augmentation::default());
+    }
+    let train_loader = Arc::new(train_loader);
     let valid_loader = Arc::new(EpochLoader::new(
         batcher,
         split.valid,
@@ -140,9 +144,14 @@ pub fn train(
         start.first_epoch(),
     ));
 
-    let iterations = config.epochs * train_images.div_ceil(config.batch_size);
-    let scheduler = CosineAnnealingLrSchedulerConfig::new(config.learning_rate, iterations.max(1))
-        .init()
+    let steps_per_epoch = train_images.div_ceil(config.batch_size);
+    let scheduler = config
+        .lr_schedule
+        .init(
+            config.learning_rate,
+            config.epochs * steps_per_epoch,
+            steps_per_epoch,
+        )
         .map_err(|reason| TrainError::Training(format!("learning-rate schedule: {reason}")))?;
     let model = config.model.init(&device.clone().autodiff());
     let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
