@@ -20,7 +20,7 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 	--artifact-dir $(ARTIFACT_DIR) \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) \
 	$(if $(LR),--learning-rate $(LR)) $(if $(LR_SCHEDULE),--lr-schedule $(LR_SCHEDULE)) \
-	$(if $(filter 1,$(AUGMENT)),--augment) $(if $(SEED),--seed $(SEED)) \
+	$(if $(filter 0,$(AUGMENT)),--no-augment) $(if $(SEED),--seed $(SEED)) \
 	$(if $(VALID_FRACTION),--valid-fraction $(VALID_FRACTION)) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(PROGRESS),--progress $(PROGRESS)) \
 	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart)
@@ -29,7 +29,7 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 
 help:
 	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
-	@echo "           [LR=] [LR_SCHEDULE=cosine|linear|step|constant] [AUGMENT=1] [SEED=]"
+	@echo "           [LR=] [LR_SCHEDULE=cosine|linear|step|constant] [AUGMENT=0] [SEED=]"
 	@echo "           [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
 	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
 	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"

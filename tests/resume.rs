@@ -22,8 +22,17 @@ const EXIT_INTERRUPTED: i32 = 130;
 /// Test hook of `mnist-train` that stops a run as the training split of an epoch starts.
 const STOP_IN_EPOCH: &str = "MNIST_TRAIN_STOP_IN_EPOCH";
 
-/// Three quick MLP epochs: 2,700 training and 300 validation images.
-const MLP_RUN: [&str; 6] = ["--model", "mlp", "--limit", "3000", "--epochs", "3"];
+/// Three quick MLP epochs on 2,700 training and 300 validation images, not augmented,
+/// so the resumed run also covers the plain batch path.
+const MLP_RUN: [&str; 7] = [
+    "--model",
+    "mlp",
+    "--limit",
+    "3000",
+    "--epochs",
+    "3",
+    "--no-augment",
+];
 /// Three augmented CNN epochs on 720 images, so dropout, batch-norm statistics and the
 /// distortions must all continue where the stopped run left them.
 const CNN_RUN: [&str; 7] = [
@@ -199,6 +208,7 @@ fn resume_with_other_settings_is_rejected() {
     let stderr = stderr_of(&output);
     assert!(stderr.contains("epochs 3 → 4"), "{stderr}");
     assert!(stderr.contains("seed 42 → 1"), "{stderr}");
+    assert!(stderr.contains("augmentation false → true"), "{stderr}");
     assert!(!stderr.contains("batch size"), "{stderr}");
 
     // The CNN's folder holds no interrupted run, whatever the MLP's holds.

@@ -16,16 +16,22 @@ pub struct Augmentation {
     pub max_scale_change: f32,
     /// Largest shift along each axis either way, in pixels.
     pub max_shift_pixels: f32,
+    /// Largest change of stroke width either way, as the weight in [0, 1] of a blend
+    /// towards the image's 3 × 3 maximum (thicker) or minimum (thinner).
+    pub max_stroke_change: f32,
 }
 
 impl Default for Augmentation {
-    /// Rotations up to 10°, scalings between 0.9 and 1.1, shifts up to 2 pixels: the
-    /// distortions a digit can take and still read as the same digit to a person.
+    /// Rotations up to 10°, scalings between 0.9 and 1.1, shifts up to 2 pixels and
+    /// strokes up to about one pixel wider or narrower: the distortions a digit can take
+    /// and still read as the same digit to a person, among them the thick strokes of a
+    /// marker.
     fn default() -> Self {
         Self {
             max_rotation_degrees: 10.0,
             max_scale_change: 0.1,
             max_shift_pixels: 2.0,
+            max_stroke_change: 1.0,
         }
     }
 }
@@ -51,6 +57,8 @@ impl Augmentation {
         let scale = 1.0 + self.max_scale_change * uniform();
         let shift_x = self.max_shift_pixels * uniform();
         let shift_y = self.max_shift_pixels * uniform();
+        let stroke_change = self.max_stroke_change * uniform();
+        let source = change_stroke_width(image, stroke_change);
 
         // Output pixel p comes from source point R(-angle) (p - centre - shift) / scale +
         // centre, the inverse of scaling, rotating and then shifting about the centre.
@@ -62,14 +70,45 @@ impl Augmentation {
                 let dy = (y as f32 - centre - shift_y) / scale;
                 let source_x = cos * dx + sin * dy + centre;
                 let source_y = -sin * dx + cos * dy + centre;
-                output[y * side + x] = bilinear(image, source_x, source_y);
+                output[y * side + x] = bilinear(&source, source_x, source_y);
             }
         }
     }
 }
 
+/// Returns `image` as floats with its strokes widened (`change` > 0) or narrowed
+/// (`change` < 0): a blend, weighted by `|change|`, towards the maximum or minimum of each
+/// pixel's 3 × 3 neighbourhood, which moves every stroke edge by up to one pixel.
+fn change_stroke_width(image: &[u8], change: f32) -> Vec<f32> {
+    let side = IMAGE_SIDE;
+    let original: Vec<f32> = image.iter().map(|&p| f32::from(p)).collect();
+    if change == 0.0 {
+        return original;
+    }
+    let weight = change.abs().min(1.0);
+    let mut changed = original.clone();
+    for y in 0..side {
+        for x in 0..side {
+            let mut extreme = original[y * side + x];
+            for ny in y.saturating_sub(1)..(y + 2).min(side) {
+                for nx in x.saturating_sub(1)..(x + 2).min(side) {
+                    let value = original[ny * side + nx];
+                    extreme = if change > 0.0 {
+                        extreme.max(value)
+                    } else {
+                        extreme.min(value)
+                    };
+                }
+            }
+            let value = original[y * side + x];
+            changed[y * side + x] = value + weight * (extreme - value);
+        }
+    }
+    changed
+}
+
 /// Samples `image` at a fractional position, with background (0) outside it.
-fn bilinear(image: &[u8], x: f32, y: f32) -> f32 {
+fn bilinear(image: &[f32], x: f32, y: f32) -> f32 {
     let side = IMAGE_SIDE as isize;
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
@@ -78,7 +117,7 @@ fn bilinear(image: &[u8], x: f32, y: f32) -> f32 {
         if px < 0 || py < 0 || px >= side || py >= side {
             0.0
         } else {
-            f32::from(image[(py * side + px) as usize])
+            image[(py * side + px) as usize]
         }
     };
     let top = pixel(x0, y0) * (1.0 - fx) + pixel(x0 + 1, y0) * fx;
@@ -114,6 +153,7 @@ mod tests {
             max_rotation_degrees: 0.0,
             max_scale_change: 0.0,
             max_shift_pixels: 0.0,
+            max_stroke_change: 0.0,
         };
         let expected: Vec<f32> = bar().iter().map(|&p| f32::from(p)).collect();
         assert_eq!(distorted(identity, 9), expected);
@@ -132,6 +172,7 @@ mod tests {
             max_rotation_degrees: 0.0,
             max_scale_change: 0.0,
             max_shift_pixels: 2.0,
+            max_stroke_change: 0.0,
         };
         // A shift of up to 2 pixels keeps the bar's ink and moves its centre of mass by as
         // much as the shift.
@@ -153,12 +194,25 @@ mod tests {
     }
 
     #[test]
-    fn default_distortion_keeps_most_ink() {
+    fn geometric_distortion_keeps_most_ink() {
+        let geometric = Augmentation {
+            max_stroke_change: 0.0,
+            ..Augmentation::default()
+        };
         for seed in 0..50 {
-            let ink: f32 = distorted(Augmentation::default(), seed).iter().sum();
+            let ink: f32 = distorted(geometric, seed).iter().sum();
             let ratio = ink / (60.0 * 255.0);
             // Scaling by s changes the area, and so the ink, by s²: 0.81 to 1.21.
             assert!((0.8..=1.22).contains(&ratio), "seed {seed}: ratio {ratio}");
         }
+    }
+
+    #[test]
+    fn full_stroke_change_moves_edges_one_pixel() {
+        // The 6 × 10 bar becomes 8 × 12 when widened fully and 4 × 8 when narrowed fully.
+        let ink = |change: f32| -> f32 { change_stroke_width(&bar(), change).iter().sum() };
+        assert_eq!(ink(1.0), 8.0 * 12.0 * 255.0);
+        assert_eq!(ink(-1.0), 4.0 * 8.0 * 255.0);
+        assert_eq!(ink(0.5), (60.0 + 0.5 * 36.0) * 255.0);
     }
 }

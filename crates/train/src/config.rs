@@ -27,7 +27,7 @@ pub struct TrainingConfig {
     pub lr_schedule: LrSchedule,
     /// Whether training images get random small rotations, scalings and shifts, drawn from
     /// the seed.
-    #[config(default = false)]
+    #[config(default = true)]
     pub augment: bool,
     #[config(default = 42)]
     pub seed: u64,
@@ -119,7 +119,11 @@ mod tests {
 
     #[test]
     fn constant_schedule_keeps_the_rate() {
-        assert!(rates(LrSchedule::Constant, 10, 5).iter().all(|&r| r == 0.01));
+        assert!(
+            rates(LrSchedule::Constant, 10, 5)
+                .iter()
+                .all(|&r| r == 0.01)
+        );
     }
 
     #[test]

@@ -33,10 +33,11 @@ struct Args {
     /// `step` multiplies it by 0.7 after each epoch, `constant` keeps it.
     #[arg(long, value_enum, default_value = "cosine")]
     lr_schedule: LrSchedule,
-    /// Distort training images by random rotations (up to 10°), scalings (0.9 to 1.1)
-    /// and shifts (up to 2 pixels), drawn from the seed.
+    /// Train on the images as they are. By default each training image is distorted by a
+    /// random rotation (up to 10°), scaling (0.9 to 1.1) and shift (up to 2 pixels), drawn
+    /// from the seed, anew in every epoch.
     #[arg(long)]
-    augment: bool,
+    no_augment: bool,
     /// Seed of weight initialisation, dropout, the validation split and shuffling.
     #[arg(long, default_value = "42", allow_negative_numbers = true)]
     seed: u64,
@@ -157,7 +158,7 @@ fn main() -> ExitCode {
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
         lr_schedule: args.lr_schedule,
-        augment: args.augment,
+        augment: !args.no_augment,
         seed: args.seed,
         valid_fraction: args.valid_fraction,
         limit: args.limit,
@@ -178,7 +179,11 @@ fn main() -> ExitCode {
         config.learning_rate,
         config.lr_schedule,
         config.seed,
-        if config.augment { ", augmented" } else { "" }
+        if config.augment {
+            ", augmented"
+        } else {
+            ", not augmented"
+        }
     );
     let options = RunOptions {
         progress: args.progress,
