@@ -1,5 +1,5 @@
-//! Seeded random affine distortions of training images: small rotations, scalings and
-//! shifts.
+//! Seeded random distortions of training images: small rotations, scalings and shifts,
+//! and thicker or thinner strokes.
 //!
 //! Each image's distortion comes from a seed alone, so a run draws the same distortions on
 //! every machine and a resumed run draws those of the run it continues.
@@ -23,9 +23,8 @@ pub struct Augmentation {
 
 impl Default for Augmentation {
     /// Rotations up to 10°, scalings between 0.9 and 1.1, shifts up to 2 pixels and
-    /// strokes up to about one pixel wider or narrower: the distortions a digit can take
-    /// and still read as the same digit to a person, among them the thick strokes of a
-    /// marker.
+    /// strokes up to about one pixel wider or narrower. A person still reads each
+    /// distorted digit as the same digit, and the wider strokes resemble a marker's.
     fn default() -> Self {
         Self {
             max_rotation_degrees: 10.0,
