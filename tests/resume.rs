@@ -33,17 +33,9 @@ const MLP_RUN: [&str; 7] = [
     "3",
     "--no-augment",
 ];
-/// Three augmented CNN epochs on 720 images, so dropout, batch-norm statistics and the
-/// distortions must all continue where the stopped run left them.
-const CNN_RUN: [&str; 7] = [
-    "--model",
-    "cnn",
-    "--limit",
-    "800",
-    "--epochs",
-    "3",
-    "--augment",
-];
+/// Three CNN epochs on 720 images, so dropout, batch-norm statistics and the distortions
+/// of augmentation must all continue where the stopped run left them.
+const CNN_RUN: [&str; 6] = ["--model", "cnn", "--limit", "800", "--epochs", "3"];
 
 fn path_text(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
