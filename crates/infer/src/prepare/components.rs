@@ -17,6 +17,10 @@ const MIN_INK_CONTRAST: f32 = 24.0;
 /// pixel of a mark needs. With the floor that makes 6σ, which Gaussian noise alone exceeds
 /// in about one pixel in 10⁹.
 const SEED_NOISE_SIGMAS: f32 = 3.0;
+/// Background noise, as a standard deviation in levels of 255, above which an image without
+/// marks is reported as noise rather than as blank. The phone-photo fixtures carry up to
+/// 8 levels, so 12 stays clear of ordinary photos.
+const NOISE_ONLY_SIGMA: f32 = 12.0;
 
 /// Share of Otsu's threshold that the strongest pixel of a mark needs. Half keeps lighter
 /// strokes of the digit but rejects shadows and stains much fainter than the ink.
@@ -95,6 +99,12 @@ impl Mark {
 /// for a main mark smaller than a digit.
 pub(super) fn find_digit(ink: &Plane, noise: f32) -> Result<Digit, PrepareError> {
     let (labels, marks) = label_marks(ink);
+    if marks.is_empty() && noise >= NOISE_ONLY_SIGMA {
+        return Err(no_digit(format!(
+            "the image shows only noise (a standard deviation of {noise:.0} levels of 255) \
+             and no mark that stands out from it"
+        )));
+    }
     if marks.is_empty() {
         return Err(no_digit(
             "the image is blank: it shows one uniform background and no marks".to_string(),

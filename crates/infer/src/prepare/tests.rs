@@ -913,6 +913,15 @@ fn faint_ink_and_noise_have_no_digit() {
         prepare(&DynamicImage::ImageLuma8(salt)),
         "isolated black pixels",
     );
+    // Uniform random levels over the whole range: reported as noise, not as blank.
+    let random = GrayImage::from_fn(200, 200, |_, _| Luma([(noise.uniform() * 255.0) as u8]));
+    match prepare(&DynamicImage::ImageLuma8(random)) {
+        Err(PrepareError::NoDigit { reason }) => {
+            assert!(reason.contains("only noise"), "{reason}")
+        }
+        Err(other) => panic!("random levels: expected NoDigit, got {other}"),
+        Ok(prepared) => panic!("random levels: found a digit at {:?}", prepared.digit_box),
+    }
 }
 
 #[test]
