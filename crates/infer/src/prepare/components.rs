@@ -100,10 +100,9 @@ impl Mark {
 pub(super) fn find_digit(ink: &Plane, noise: f32) -> Result<Digit, PrepareError> {
     let (labels, marks) = label_marks(ink);
     if marks.is_empty() && noise >= NOISE_ONLY_SIGMA {
-        return Err(no_digit(format!(
-            "the image shows only noise (a standard deviation of {noise:.0} levels of 255) \
-             and no mark that stands out from it"
-        )));
+        return Err(no_digit(
+            "the image shows only noise and no mark that stands out from it".to_string(),
+        ));
     }
     if marks.is_empty() {
         return Err(no_digit(
