@@ -25,7 +25,7 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(PROGRESS),--progress $(PROGRESS)) \
 	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart)
 
-.PHONY: help build data train infer samples fixtures test setup-wgpu clean
+.PHONY: help build data train infer bench samples fixtures test setup-wgpu clean
 
 help:
 	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
@@ -33,6 +33,8 @@ help:
 	@echo "           [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
 	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
 	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"
+	@echo "make bench [BENCH_FLAGS=--quick]        time training and inference of both models on"
+	@echo "                                        flex and ndarray; writes $(ARTIFACT_DIR)/bench/bench.json"
 	@echo "make data [DATA_DIR=folder]             fetch and verify MNIST into $(DATASET_DIR)"
 	@echo "make samples                            write test digits as PNG into $(SAMPLES_DIR)"
 	@echo "make fixtures [PER_KIND=10]             render test digits as scans, photos, drawings"
@@ -53,6 +55,11 @@ train: data $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
 infer: build
 	@test -n "$(IMAGE)" || { echo "error: set IMAGE, e.g. make infer IMAGE=datasets/samples/digit-7-index-0.png" >&2; exit 2; }
 	$(BIN)/mnist-infer --model $(MODEL) --artifact-dir $(ARTIFACT_DIR) $(IMAGE)
+
+# Training and inference speed of both models; `mnist-bench --help` lists BENCH_FLAGS,
+# e.g. --quick, --backends flex,ndarray,wgpu or --layer-iterations 10.
+bench: data
+	$(BIN)/mnist-bench --data-dir $(DATASET_DIR) --out-dir $(ARTIFACT_DIR)/bench $(BENCH_FLAGS)
 
 samples: data
 	$(BIN)/mnist-data samples --dir $(DATASET_DIR) --out $(SAMPLES_DIR)
