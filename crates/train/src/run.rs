@@ -169,7 +169,7 @@ pub fn train(
         // epoch for the MLP and 5 MB for the CNN.
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.epochs))
         .with_interrupter(interrupter.clone())
-        .renderer(renderer(options.progress, interrupter))
+        .renderer(renderer(options.progress, interrupter, start))
         .with_progress_logger(epoch_counter)
         .num_epochs(config.epochs);
     if let Start::Resume(epoch) = start {
@@ -312,12 +312,20 @@ fn capitalise(text: &str) -> String {
 ///
 /// The dashboard needs a terminal: Burn's renderer panics in its drawing thread without
 /// one, so `Dashboard` falls back to plain lines when standard output is not a terminal.
-fn renderer(progress: ProgressMode, interrupter: Interrupter) -> Box<dyn MetricsRenderer> {
+fn renderer(
+    progress: ProgressMode,
+    interrupter: Interrupter,
+    start: Start,
+) -> Box<dyn MetricsRenderer> {
     let terminal = std::io::stdout().is_terminal()
         && std::env::var("TERM").map_or(true, |term| term != "dumb");
     match progress {
         ProgressMode::Auto | ProgressMode::Dashboard if terminal => {
-            default_renderer(interrupter, None)
+            let checkpoint = match start {
+                Start::Fresh => None,
+                Start::Resume(epoch) => Some(epoch),
+            };
+            default_renderer(interrupter, checkpoint)
         }
         _ => Box::new(PlainRenderer::new()),
     }
