@@ -6,10 +6,12 @@
 pub mod artifacts;
 pub mod backend;
 pub mod config;
+pub mod epoch_log;
 pub mod error;
 pub mod evaluate;
 pub mod guard;
 pub mod progress;
+pub mod recorder;
 pub mod run;
 
 pub use backend::BackendKind;
