@@ -306,6 +306,23 @@ fn pictures_decode_at_their_sizes() {
     }
 }
 
+#[test]
+fn training_ends_with_a_summary() {
+    let shared = shared_run();
+    let stdout = String::from_utf8_lossy(&shared.train.stdout);
+    for expected in [
+        "test accuracy",
+        "best epoch",
+        "by validation accuracy",
+        "trained in",
+        "artifacts in",
+        path_text(&shared.run_dir()),
+        "mnist-eval --model mlp",
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
+    }
+}
+
 /// Copies the shared run's configuration, and the record unless `record` is `None`,
 /// into a fresh artifact folder, writing `record` bytes in place of the real record.
 fn broken_run(record: Option<&[u8]>) -> TempDir {
@@ -388,4 +405,23 @@ fn eval_without_metrics_skips_only_the_curves() {
     assert!(run_dir.join("eval.json").is_file());
     assert!(run_dir.join("confusion.png").is_file());
     assert!(!run_dir.join("curves.png").exists());
+}
+
+#[test]
+fn retraining_removes_previous_evaluation() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    train_mlp(artifacts.path(), 1, "1000");
+    let eval = eval_mlp(artifacts.path());
+    assert!(eval.status.success(), "{}", describe(&eval));
+    let run_dir = artifacts.path().join("mlp");
+    assert!(run_dir.join("eval.json").is_file());
+
+    train_mlp(artifacts.path(), 1, "1000");
+    for stale in ["eval.json", "confusion.png", "misclassified.png"] {
+        assert!(
+            !run_dir.join(stale).exists(),
+            "{stale} of the old record kept"
+        );
+    }
+    assert!(run_dir.join("curves.png").is_file());
 }

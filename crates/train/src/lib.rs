@@ -12,6 +12,7 @@ pub mod epoch_log;
 pub mod error;
 pub mod eval;
 pub mod evaluate;
+pub mod finish;
 pub mod guard;
 pub mod plot;
 pub mod progress;
