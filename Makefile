@@ -25,13 +25,15 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(PROGRESS),--progress $(PROGRESS)) \
 	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart)
 
-.PHONY: help build data train infer bench samples fixtures test setup-wgpu clean
+.PHONY: help build data train eval infer bench samples fixtures test setup-wgpu setup-fonts clean
 
 help:
 	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
 	@echo "           [LR=] [LR_SCHEDULE=cosine|linear|step|constant] [AUGMENT=0] [SEED=]"
 	@echo "           [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
 	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
+	@echo "make eval [MODEL=mlp|cnn] [BACKEND=]     evaluate the trained model on the test set:"
+	@echo "                                        tables, eval.json and PNG plots in its run folder"
 	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"
 	@echo "make bench [BENCH_FLAGS=--quick]        time training and inference of both models on"
 	@echo "                                        flex and ndarray; writes $(ARTIFACT_DIR)/bench/bench.json"
@@ -41,6 +43,7 @@ help:
 	@echo "make test                               build, fetch data and run every test"
 	@echo "make setup-wgpu                         install Mesa's software Vulkan driver if no"
 	@echo "                                        Vulkan driver is present (for BACKEND=wgpu)"
+	@echo "make setup-fonts                        install DejaVu Sans for the plots' text if absent"
 
 build:
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install Rust from rustup.rs" >&2; exit 1; }
@@ -51,6 +54,12 @@ data: build
 
 train: data $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
 	$(BIN)/mnist-train $(TRAIN_FLAGS)
+
+# The backend defaults to the one the model was trained on; BACKEND given on the command
+# line or in the environment overrides it.
+eval: data setup-fonts $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
+	$(BIN)/mnist-eval --model $(MODEL) --data-dir $(DATASET_DIR) --artifact-dir $(ARTIFACT_DIR) \
+		$(if $(filter command line environment,$(origin BACKEND)),--backend $(BACKEND))
 
 infer: build
 	@test -n "$(IMAGE)" || { echo "error: set IMAGE, e.g. make infer IMAGE=datasets/samples/digit-7-index-0.png" >&2; exit 2; }
@@ -71,7 +80,7 @@ fixtures: data
 
 # Mesa's Vulkan driver prints an error on every start when XDG_RUNTIME_DIR is unset, as
 # in CI; the wgpu tests open devices in-process, so the tests get a private folder.
-test: data setup-wgpu
+test: data setup-wgpu setup-fonts
 	XDG_RUNTIME_DIR="$${XDG_RUNTIME_DIR:-$$(mktemp -d)}" $(CARGO) test --release --locked --workspace
 
 # wgpu needs a Vulkan driver. Where none is installed, Mesa's software driver (lavapipe)
@@ -87,6 +96,26 @@ setup-wgpu:
 	else \
 		echo "error: no Vulkan driver found; install your GPU's Vulkan driver or Mesa's" \
 			"software one (mesa-vulkan-drivers), or train with BACKEND=flex" >&2; exit 7; \
+	fi
+
+# mnist-eval and mnist-train draw their plots' text with DejaVu Sans, read at run time from
+# the paths mnist-train's plot module searches, or from MNIST_PLOT_FONT.
+FONT_PATHS := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+	/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf /usr/share/fonts/TTF/DejaVuSans.ttf
+
+setup-fonts:
+	@if [ -n "$$MNIST_PLOT_FONT" ]; then \
+		echo "plot font: $$MNIST_PLOT_FONT (MNIST_PLOT_FONT)"; \
+	elif found=$$(ls $(FONT_PATHS) 2>/dev/null | head -n 1) && [ -n "$$found" ]; then \
+		echo "plot font: $$found"; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing DejaVu Sans for the plots' text (fonts-dejavu-core)"; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-dejavu-core; \
+	else \
+		echo "error: no DejaVu Sans found for the plots' text; install it, or set" \
+			"MNIST_PLOT_FONT to a .ttf file" >&2; exit 8; \
 	fi
 
 clean:

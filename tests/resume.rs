@@ -141,6 +141,29 @@ fn resume_matches_uninterrupted(kind: ModelKind, flags: &[&str], stop_in_epoch: 
         "the resumed run did not start at epoch {stop_in_epoch}: {stdout}"
     );
     assert_same_result(kind, expected.path(), artifacts.path());
+    assert_eq!(
+        metric_columns(&expected.path().join(kind.name())),
+        metric_columns(&artifacts.path().join(kind.name())),
+        "metrics.csv of the resumed run differs from the uninterrupted one"
+    );
+}
+
+/// Returns the rows of a run's `metrics.csv` without the two timing columns, which differ
+/// between any two runs.
+fn metric_columns(run_dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(run_dir.join("metrics.csv")).expect("metrics.csv");
+    let header: Vec<&str> = text.lines().next().expect("header").split(',').collect();
+    let timing = |name: &str| name == "seconds" || name == "images_per_second";
+    text.lines()
+        .map(|line| {
+            line.split(',')
+                .zip(&header)
+                .filter(|(_, name)| !timing(name))
+                .map(|(value, _)| value)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
 }
 
 #[test]

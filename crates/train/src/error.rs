@@ -1,10 +1,13 @@
-//! Errors of a training run and the process exit codes they map to.
+//! Errors of a training run and of `mnist-eval`, and the process exit codes they map to.
 
 use std::path::PathBuf;
 
 use mnist_data::DataError;
+use mnist_infer::InferError;
 
 use crate::BackendKind;
+use crate::epoch_log::EpochLogError;
+use crate::plot::PlotError;
 
 /// Exit code for an unexpected failure inside Burn or this program.
 pub const EXIT_FAILURE: i32 = 1;
@@ -87,6 +90,35 @@ impl TrainError {
             TrainError::Interrupted(_) => EXIT_INTERRUPTED,
             TrainError::Diverged(_) => EXIT_DIVERGED,
             TrainError::Resume(_) => EXIT_RESUME,
+        }
+    }
+}
+
+/// Failure of `mnist-eval`.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Train(#[from] TrainError),
+
+    #[error(transparent)]
+    Model(#[from] InferError),
+
+    #[error(transparent)]
+    EpochLog(#[from] EpochLogError),
+
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+impl EvalError {
+    /// Returns the documented process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EvalError::Train(error) => error.exit_code(),
+            EvalError::Model(error) => error.exit_code(),
+            // The metrics file belongs to the trained run, like the record.
+            EvalError::EpochLog(_) => EXIT_MODEL,
+            EvalError::Plot(_) => EXIT_ARTIFACTS,
         }
     }
 }

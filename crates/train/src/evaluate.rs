@@ -5,9 +5,10 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Device;
+use burn::tensor::activation::softmax;
 use mnist_data::MnistSplit;
 use mnist_data::dataset::MnistBatcher;
-use mnist_model::Classifier;
+use mnist_model::{Classifier, NUM_CLASSES};
 
 use crate::TrainError;
 
@@ -20,6 +21,8 @@ pub struct Evaluation {
     pub mean_loss: f64,
     /// Predicted digit of each image, in split order.
     pub predictions: Vec<u8>,
+    /// Softmax probabilities of each image, in split order.
+    pub probabilities: Vec<[f32; NUM_CLASSES]>,
 }
 
 impl Evaluation {
@@ -36,12 +39,25 @@ pub fn evaluate(
     device: &Device,
     batch_size: usize,
 ) -> Result<Evaluation, TrainError> {
+    evaluate_with_progress(model, split, device, batch_size, &mut |_| {})
+}
+
+/// Evaluates like [`evaluate`], calling `progress` with the number of images done after
+/// each batch.
+pub fn evaluate_with_progress(
+    model: &Classifier,
+    split: &Arc<MnistSplit>,
+    device: &Device,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Evaluation, TrainError> {
     let model = model.valid();
     let batcher = MnistBatcher::new(split.clone());
     let loss_function = CrossEntropyLossConfig::new().init(device);
     let indices: Vec<usize> = (0..split.len()).collect();
 
     let mut predictions = Vec::with_capacity(split.len());
+    let mut probabilities = Vec::with_capacity(split.len());
     let mut loss_sum = 0.0;
     for chunk in indices.chunks(batch_size.max(1)) {
         let batch = batcher.batch_indices(chunk, device);
@@ -50,11 +66,22 @@ pub fn evaluate(
         let loss = loss.into_scalar::<f64>();
         loss_sum += loss * chunk.len() as f64;
 
-        let predicted = logits.argmax(1).flatten::<1>(0, 1).into_data(); // [chunk]
+        let predicted = logits.clone().argmax(1).flatten::<1>(0, 1).into_data(); // [chunk]
         let predicted = predicted
             .try_into_vec_as::<i64>()
             .map_err(|error| TrainError::Training(format!("reading predictions: {error:?}")))?;
         predictions.extend(predicted.into_iter().map(|digit| digit as u8));
+
+        let batch_probabilities = softmax(logits, 1).into_data(); // [chunk, 10]
+        let batch_probabilities = batch_probabilities
+            .try_into_vec_as::<f32>()
+            .map_err(|error| TrainError::Training(format!("reading probabilities: {error:?}")))?;
+        probabilities.extend(batch_probabilities.chunks_exact(NUM_CLASSES).map(|row| {
+            let mut image = [0.0; NUM_CLASSES];
+            image.copy_from_slice(row);
+            image
+        }));
+        progress(predictions.len());
     }
 
     let correct = predictions
@@ -67,5 +94,6 @@ pub fn evaluate(
         correct,
         mean_loss: loss_sum / split.len().max(1) as f64,
         predictions,
+        probabilities,
     })
 }

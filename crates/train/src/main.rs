@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use mnist_model::{ModelConfig, ModelKind};
 use mnist_train::config::{LrSchedule, default_epochs};
+use mnist_train::finish::finish_run;
 use mnist_train::run::{ProgressMode, RunOptions};
 use mnist_train::{BackendKind, RunPaths, TrainingConfig, train};
 
@@ -192,18 +193,7 @@ fn main() -> ExitCode {
     };
     match train(&config, &paths, options) {
         Ok(summary) => {
-            println!(
-                "test accuracy {:.2} % on {} images, test loss {:.4}",
-                100.0 * summary.test_accuracy,
-                summary.test_images,
-                summary.test_loss
-            );
-            println!(
-                "trained in {:.1} s ({:.0} images/s); artifacts in {}",
-                summary.train_seconds,
-                summary.train_images_per_second,
-                summary.artifact_dir.display()
-            );
+            print!("{}", finish_run(&summary));
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -20,9 +20,11 @@ use serde::Serialize;
 
 use crate::artifacts::{self, CHECKPOINT_DIR, CONFIG_FILE, RECORD_FILE, SUMMARY_FILE};
 use crate::backend::is_software_adapter;
+use crate::epoch_log::{EpochLog, METRICS_FILE};
 use crate::evaluate::evaluate;
 use crate::guard::FiniteLossGuard;
 use crate::progress::{EpochCounter, PlainRenderer};
+use crate::recorder::EpochRecorder;
 use crate::resume::{self, Start};
 use crate::{TrainError, TrainingConfig};
 
@@ -160,6 +162,14 @@ pub fn train(
     stop_on_signals(&interrupter);
     let (epoch_counter, finished_epochs) = EpochCounter::new(interrupter.clone());
     let (loss_guard, divergence) = FiniteLossGuard::new(interrupter.clone());
+    let epoch_log = match start {
+        Start::Fresh => EpochLog::create(&run_dir.join(METRICS_FILE))?,
+        Start::Resume(epoch) => EpochLog::resume(&run_dir.join(METRICS_FILE), epoch)?,
+    };
+    let recorder = EpochRecorder::wrap(
+        renderer(options.progress, interrupter.clone(), start),
+        epoch_log,
+    );
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
@@ -169,7 +179,7 @@ pub fn train(
         // epoch for the MLP and 5 MB for the CNN.
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.epochs))
         .with_interrupter(interrupter.clone())
-        .renderer(renderer(options.progress, interrupter, start))
+        .renderer(recorder)
         .with_progress_logger(epoch_counter)
         .num_epochs(config.epochs);
     if let Start::Resume(epoch) = start {

@@ -19,8 +19,8 @@ use mnist_model::{CnnConfig, IMAGE_SIDE, NUM_CLASSES};
 use serde::Serialize;
 
 use super::BENCH_SEED;
-use crate::BackendKind;
 use super::report::Summary;
+use crate::BackendKind;
 
 /// Median milliseconds of one layer's forward and backward pass.
 #[derive(Clone, Debug, Serialize)]
@@ -76,9 +76,8 @@ pub fn profile_cnn_layers(
             backward_ms: Summary::of(&backward).map(|s| s.median),
         }
     };
-    let random = |shape: [usize; 4]| {
-        Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
-    };
+    let random =
+        |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     // Runs `forward` on `input`, then backward from its result, and returns the forward
     // and backward milliseconds.
     let forward_backward = |input: Tensor<4>, forward: &dyn Fn(Tensor<4>) -> Tensor<1>| {
@@ -116,7 +115,9 @@ pub fn profile_cnn_layers(
     rows.push(time("conv_2", s2.to_vec(), &|| {
         forward_backward(tracked(s2), &|x| conv_2.forward(x).sum())
     }));
-    rows.extend(conv_gradients(backend, "conv_2", &conv_2, s2, &device, iterations));
+    rows.extend(conv_gradients(
+        backend, "conv_2", &conv_2, s2, &device, iterations,
+    ));
     rows.push(time("norm_2", s3.to_vec(), &|| {
         forward_backward(tracked(s3), &|x| norm_2.forward(x).sum())
     }));
@@ -158,7 +159,11 @@ fn conv_gradients(
     let [c_out, _, k_h, k_w] = weight.dims();
     let [batch, _, height, width] = input_shape;
     let x = Tensor::<4>::random(input_shape, Distribution::Normal(0.0, 1.0), &device);
-    let grad = Tensor::<4>::random([batch, c_out, height, width], Distribution::Default, &device);
+    let grad = Tensor::<4>::random(
+        [batch, c_out, height, width],
+        Distribution::Default,
+        &device,
+    );
     let (stride, padding, dilation) = ([1, 1], [k_h / 2, k_w / 2], [1, 1]);
 
     let median_ms = |run: &dyn Fn() -> Tensor<4>| {

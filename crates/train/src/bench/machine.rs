@@ -40,7 +40,10 @@ impl MachineInfo {
         let cpu_model = cpuinfo
             .lines()
             .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
-            .map_or_else(|| "unknown".to_string(), |(_, name)| name.trim().to_string());
+            .map_or_else(
+                || "unknown".to_string(),
+                |(_, name)| name.trim().to_string(),
+            );
         let flags = cpuinfo
             .lines()
             .find_map(|line| line.strip_prefix("flags")?.split_once(':'))
@@ -84,7 +87,11 @@ fn git_commit() -> Option<String> {
     let commit = run(&["rev-parse", "--short=12", "HEAD"])?;
     let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
         .is_some_and(|status| !status.is_empty());
-    Some(if dirty { format!("{commit}-dirty") } else { commit })
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }
 
 /// User plus system CPU seconds of this process so far, over all its threads.

@@ -167,7 +167,8 @@ impl BenchReport {
                 m.wall.median,
                 m.wall.min,
                 m.wall.max,
-                m.cpu.map_or("-".to_string(), |cpu| format!("{:.1}", cpu.median)),
+                m.cpu
+                    .map_or("-".to_string(), |cpu| format!("{:.1}", cpu.median)),
                 m.cpu_utilisation
                     .map_or("-".to_string(), |cores| format!("{cores:.2}")),
                 m.unit,
@@ -188,8 +189,15 @@ impl BenchReport {
             )?;
         }
         if !self.cnn_layers.is_empty() {
-            writeln!(out, "cnn layers alone, median ms (backward from the sum of the output):")?;
-            writeln!(out, "{:<8} {:<24} {:>9} {:>9}", "backend", "layer", "forward", "backward")?;
+            writeln!(
+                out,
+                "cnn layers alone, median ms (backward from the sum of the output):"
+            )?;
+            writeln!(
+                out,
+                "{:<8} {:<24} {:>9} {:>9}",
+                "backend", "layer", "forward", "backward"
+            )?;
         }
         for layer in &self.cnn_layers {
             writeln!(

@@ -67,7 +67,13 @@ pub fn run_benchmarks(settings: &BenchSettings) -> Result<BenchReport, BenchErro
                 &test_split,
                 settings,
             )?);
-            measurements.push(measure_latency(&trained, backend, &device, &test_split, settings));
+            measurements.push(measure_latency(
+                &trained,
+                backend,
+                &device,
+                &test_split,
+                settings,
+            ));
             // mnist-infer always runs on flex, so the flex model is the one it loads.
             if backend == BackendKind::Flex {
                 saved_models.push(save_model(trained, &settings.out_dir)?);
@@ -223,7 +229,10 @@ impl Trainer {
         lap(1, &self.device)?;
         let gradients = output.loss.backward();
         lap(2, &self.device)?;
-        let classifier = self.classifier.take().expect("a trainer keeps its classifier");
+        let classifier = self
+            .classifier
+            .take()
+            .expect("a trainer keeps its classifier");
         let gradients = GradientsParams::from_grads(gradients, &classifier);
         self.classifier = Some(self.optimizer.step(LEARNING_RATE, classifier, gradients));
         lap(3, &self.device)?;
@@ -313,7 +322,10 @@ fn measure_latency(
     }
     let (wall, cpu) = watch.stop();
     let iterations = settings.latency_iterations.max(1) as f64;
-    let cpu_ms: Vec<f64> = cpu.map(|cpu| cpu * 1000.0 / iterations).into_iter().collect();
+    let cpu_ms: Vec<f64> = cpu
+        .map(|cpu| cpu * 1000.0 / iterations)
+        .into_iter()
+        .collect();
     let utilisation: Vec<f64> = cpu.map(|cpu| cpu / wall).into_iter().collect();
     measurement(
         classifier.kind(),

@@ -21,7 +21,12 @@ struct Args {
     models: Vec<ModelArg>,
     /// Backends to measure, comma-separated. wgpu on a software Vulkan driver runs the CNN
     /// about 40 times slower than flex.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "flex,ndarray")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "flex,ndarray"
+    )]
     backends: Vec<BackendKind>,
     /// Timed repetitions of each measurement; the table shows their median.
     #[arg(long, default_value = "5", value_parser = parse_positive)]
@@ -107,7 +112,11 @@ fn main() -> ExitCode {
         infer_batch_size: args.infer_batch_size,
         latency_iterations: args.latency_iterations.div_ceil(quick_divisor),
         layer_iterations: args.layer_iterations,
-        process_runs: if args.quick { args.process_runs.min(3) } else { args.process_runs },
+        process_runs: if args.quick {
+            args.process_runs.min(3)
+        } else {
+            args.process_runs
+        },
         infer_binary,
         data_dir: args.data_dir,
         out_dir: args.out_dir,

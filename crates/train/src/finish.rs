@@ -1,0 +1,89 @@
+//! The end of a `mnist-train` run after its record is saved: the curves are drawn, the
+//! evaluation files of the previous record removed, and the run summarised in a few lines.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::artifacts;
+use crate::epoch_log::{METRICS_FILE, best_epoch, read_epoch_log};
+use crate::plot::{self, CONFUSION_FILE, CURVES_FILE, MISTAKES_FILE};
+use crate::report::EVAL_FILE;
+use crate::run::RunSummary;
+
+/// Finishes a saved run and returns its summary for standard output.
+///
+/// Failures here do not undo the run: each one is printed on standard error as a warning
+/// and leaves its file out.
+pub fn finish_run(summary: &RunSummary) -> String {
+    let run_dir = &summary.artifact_dir;
+    remove_stale_evaluation(run_dir);
+    let rows = match read_epoch_log(&run_dir.join(METRICS_FILE)) {
+        Ok(rows) => rows,
+        Err(error) => {
+            eprintln!("warning: {error}");
+            Vec::new()
+        }
+    };
+    if !rows.is_empty() {
+        let written = plot::draw_curves(&rows, &summary.model)
+            .map_err(|error| error.to_string())
+            .and_then(|bytes| {
+                artifacts::write_atomically(&run_dir.join(CURVES_FILE), &bytes)
+                    .map_err(|error| error.to_string())
+            });
+        if let Err(error) = written {
+            eprintln!("warning: {CURVES_FILE} not drawn: {error}");
+        }
+    }
+
+    let mut text = String::new();
+    // Writing to a String cannot fail, so the results of writeln! are ignored.
+    let _ = writeln!(
+        text,
+        "test accuracy {:.2} % on {} images, test loss {:.4}",
+        100.0 * summary.test_accuracy,
+        summary.test_images,
+        summary.test_loss
+    );
+    if let Some(best) = best_epoch(&rows) {
+        let _ = writeln!(
+            text,
+            "best epoch {} of {} by validation accuracy: {:.2} %, validation loss {:.4}",
+            best.epoch,
+            summary.epochs,
+            100.0 * best.valid_accuracy,
+            best.valid_loss
+        );
+    }
+    let _ = writeln!(
+        text,
+        "trained in {:.1} s ({:.0} images/s); artifacts in {}",
+        summary.train_seconds,
+        summary.train_images_per_second,
+        run_dir.display()
+    );
+    let artifact_dir = run_dir.parent().unwrap_or(Path::new("."));
+    let _ = writeln!(
+        text,
+        "per-class scores, confusion matrix and mistakes: mnist-eval --model {} \
+         --artifact-dir {}",
+        summary.model,
+        artifact_dir.display()
+    );
+    text
+}
+
+/// Removes the evaluation files that described the record this run replaced.
+fn remove_stale_evaluation(run_dir: &Path) {
+    for name in [EVAL_FILE, CONFUSION_FILE, MISTAKES_FILE] {
+        let path = run_dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => eprintln!(
+                "warning: {}: cannot remove the evaluation of the previous model: {error}",
+                path.display()
+            ),
+        }
+    }
+}
