@@ -34,7 +34,7 @@ help:
 	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
 	@echo "make eval [MODEL=mlp|cnn] [BACKEND=]     evaluate the trained model on the test set:"
 	@echo "                                        tables, eval.json and PNG plots in its run folder"
-	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image with the trained model"
+	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image (or a folder of them)"
 	@echo "make bench [BENCH_FLAGS=--quick]        time training and inference of both models on"
 	@echo "                                        flex and ndarray; writes $(ARTIFACT_DIR)/bench/bench.json"
 	@echo "make data [DATA_DIR=folder]             fetch and verify MNIST into $(DATASET_DIR)"
@@ -63,7 +63,7 @@ eval: data setup-fonts $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
 
 infer: build
 	@test -n "$(IMAGE)" || { echo "error: set IMAGE, e.g. make infer IMAGE=datasets/samples/digit-7-index-0.png" >&2; exit 2; }
-	$(BIN)/mnist-infer --model $(MODEL) --artifact-dir $(ARTIFACT_DIR) $(IMAGE)
+	$(BIN)/mnist-infer --model $(MODEL) --artifact-dir $(ARTIFACT_DIR) "$(IMAGE)"
 
 # Training and inference speed of both models; `mnist-bench --help` lists BENCH_FLAGS,
 # e.g. --quick, --backends flex,ndarray,wgpu or --layer-iterations 10.

@@ -288,6 +288,11 @@ fn resume_skips_incomplete_checkpoint() {
             stdout.contains("resuming from the checkpoint of epoch 1"),
             "{damage}: {stdout}"
         );
+        let stderr = stderr_of(&resumed);
+        assert!(
+            stderr.contains("skipping incomplete or unreadable checkpoint files of epoch 2"),
+            "{damage}: {stderr}"
+        );
         assert_same_result(ModelKind::Mlp, expected.path(), artifacts.path());
     }
 }

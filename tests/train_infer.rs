@@ -371,6 +371,48 @@ fn infer_reports_bad_inputs_and_goes_on() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// A reader that exits early (`| head -1`) ends `mnist-infer` by SIGPIPE, as with other
+/// command-line tools, and never by a panic; `mnist-train` finishes its run regardless.
+#[test]
+fn closed_output_pipe_causes_no_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let samples = write_samples();
+    let run_dir = shared_run().artifacts.path();
+    let mut infer = Command::new(binary("mnist-infer"))
+        .args(["--artifact-dir", path_text(run_dir)])
+        .arg(samples.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mnist-infer");
+    // Closing the read end before the first result makes every write fail.
+    drop(infer.stdout.take());
+    let output = infer.wait_with_output().expect("wait for mnist-infer");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.signal(), Some(13), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let mut train = Command::new(binary("mnist-train"))
+        .args(["--limit", "1000", "--epochs", "2"])
+        .args(["--data-dir", path_text(&dataset_dir())])
+        .args(["--artifact-dir", path_text(artifacts.path())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mnist-train");
+    drop(train.stdout.take());
+    let output = train.wait_with_output().expect("wait for mnist-train");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(artifacts.path().join("mlp/model.bpk").is_file());
+}
+
 #[test]
 fn infer_reads_folders_and_saves_prepared_inputs() {
     let samples = write_samples();

@@ -20,7 +20,7 @@ pub fn finish_run(summary: &RunSummary) -> String {
     let rows = match read_epoch_log(&run_dir.join(METRICS_FILE)) {
         Ok(rows) => rows,
         Err(error) => {
-            eprintln!("warning: {error}");
+            crate::errln!("warning: {error}");
             Vec::new()
         }
     };
@@ -32,7 +32,7 @@ pub fn finish_run(summary: &RunSummary) -> String {
                     .map_err(|error| error.to_string())
             });
         if let Err(error) = written {
-            eprintln!("warning: {CURVES_FILE} not drawn: {error}");
+            crate::errln!("warning: {CURVES_FILE} not drawn: {error}");
         }
     }
 
@@ -80,7 +80,7 @@ fn remove_stale_evaluation(run_dir: &Path) {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => eprintln!(
+            Err(error) => crate::errln!(
                 "warning: {}: cannot remove the evaluation of the previous model: {error}",
                 path.display()
             ),

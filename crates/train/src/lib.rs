@@ -5,6 +5,25 @@
 //! Data comes verified from `mnist-data`; the networks come from `mnist-model`. A saved
 //! run is loaded back through `mnist-infer`.
 
+/// Prints a line on standard output and ignores a failed write: a reader that went away
+/// (`mnist-train | head`) must not stop a training run or turn its end into a panic.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Prints a line on standard error and ignores a failed write, like [`outln!`].
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod artifacts;
 pub mod backend;
 pub mod bench;

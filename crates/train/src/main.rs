@@ -169,7 +169,7 @@ fn main() -> ExitCode {
         artifact_dir: args.artifact_dir,
     };
 
-    println!(
+    mnist_train::outln!(
         "training {} on {} for {} epoch{} (batch {}, learning rate {} with {} schedule, \
          seed {}{})",
         kind,
@@ -193,11 +193,12 @@ fn main() -> ExitCode {
     };
     match train(&config, &paths, options) {
         Ok(summary) => {
-            print!("{}", finish_run(&summary));
+            let report = finish_run(&summary);
+            mnist_train::outln!("{}", report.trim_end());
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            mnist_train::errln!("error: {error}");
             ExitCode::from(error.exit_code() as u8)
         }
     }

@@ -436,8 +436,13 @@ fn draw_mistakes_on(
     let centred = |size: u32| {
         TextStyle::from((FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Top))
     };
-    let title = if mistakes.is_empty() {
+    let title = if report.misclassified == 0 {
         format!("{}: no misclassified test images", report.model)
+    } else if mistakes.is_empty() {
+        format!(
+            "{}: {} misclassified test images, none listed (--mistakes 0)",
+            report.model, report.misclassified
+        )
     } else {
         format!(
             "{}: the {} most confidently wrong of {} misclassified test images",

@@ -133,7 +133,7 @@ impl EpochRecorder {
             // Training goes on without the file: a full disk shows in the checkpoints
             // too, and the record is what the run is for.
             self.write_failed = true;
-            eprintln!("warning: the per-epoch metrics are no longer recorded: {error}");
+            crate::errln!("warning: the per-epoch metrics are no longer recorded: {error}");
         }
     }
 }

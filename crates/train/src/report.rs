@@ -174,12 +174,16 @@ impl EvalReport {
         }
 
         text.push('\n');
-        let _ = writeln!(
-            text,
-            "{} test images misclassified; the {} most confident mistakes:",
-            self.misclassified,
-            self.most_confident_mistakes.len()
-        );
+        if self.most_confident_mistakes.is_empty() {
+            let _ = writeln!(text, "{} test images misclassified", self.misclassified);
+        } else {
+            let _ = writeln!(
+                text,
+                "{} test images misclassified; the {} most confident mistakes:",
+                self.misclassified,
+                self.most_confident_mistakes.len()
+            );
+        }
         for mistake in &self.most_confident_mistakes {
             let _ = writeln!(
                 text,

@@ -165,7 +165,22 @@ fn resumable_epoch(
     }
     // A checkpoint of the last epoch resumes too: the run then only evaluates and saves.
     match last_complete_checkpoint(checkpoint_dir) {
-        Some(epoch) => Ok(epoch),
+        Some(epoch) => {
+            let skipped: Vec<String> = checkpoint_epochs(checkpoint_dir)
+                .into_iter()
+                .filter(|&later| later > epoch)
+                .map(|later| later.to_string())
+                .collect();
+            if !skipped.is_empty() {
+                crate::errln!(
+                    "warning: skipping incomplete or unreadable checkpoint files of epoch {} in \
+                     {dir}, as a process killed while writing them leaves; training resumes \
+                     after epoch {epoch}",
+                    skipped.join(", ")
+                );
+            }
+            Ok(epoch)
+        }
         None => Err(TrainError::Resume(format!(
             "cannot resume: the interrupted run in {dir} stopped before it finished its first epoch, so \
              it has no complete checkpoint; train without --resume to start again"

@@ -103,7 +103,7 @@ pub fn train(
         } else {
             "a hardware adapter"
         };
-        eprintln!("wgpu runs on {adapter}, {kind}");
+        crate::errln!("wgpu runs on {adapter}, {kind}");
     }
     let device = opened.device;
     device.seed(config.seed);
@@ -111,7 +111,7 @@ pub fn train(
     let run_dir = paths.artifact_dir.join(config.model.kind.name());
     let start = resume::prepare(&run_dir, config, options.resume, options.restart)?;
     if let Start::Resume(epoch) = start {
-        println!(
+        crate::outln!(
             "resuming from the checkpoint of epoch {epoch} in {}",
             run_dir.join(CHECKPOINT_DIR).display()
         );
@@ -267,7 +267,7 @@ fn stop_on_signals(interrupter: &Interrupter) {
     let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(error) => {
-            eprintln!("warning: Ctrl-C will end training at once: {error}");
+            crate::errln!("warning: Ctrl-C will end training at once: {error}");
             return;
         }
     };
@@ -277,7 +277,7 @@ fn stop_on_signals(interrupter: &Interrupter) {
         for signal in signals.forever() {
             received += 1;
             if received > 1 {
-                eprintln!("second interrupt: quitting now");
+                crate::errln!("second interrupt: quitting now");
                 std::process::exit(crate::error::EXIT_INTERRUPTED);
             }
             let name = if signal == SIGINT {
@@ -285,7 +285,9 @@ fn stop_on_signals(interrupter: &Interrupter) {
             } else {
                 "SIGTERM"
             };
-            eprintln!("{name}: stopping after the current step; press Ctrl-C again to quit now");
+            crate::errln!(
+                "{name}: stopping after the current step; press Ctrl-C again to quit now"
+            );
             interrupter.stop(Some(&format!("stopped by {name}")));
         }
     });
