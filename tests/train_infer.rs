@@ -347,6 +347,35 @@ fn infer_without_a_trained_model_exits_with_model_error() {
     assert!(stderr.contains("make train"), "{stderr}");
 }
 
+/// Burnpack files carry no checksum: bytes overwritten inside the weights still load, so
+/// `mnist-infer` checks that every weight is finite.
+#[test]
+fn damaged_weights_are_rejected() {
+    let source = shared_run().artifacts.path().join("mlp");
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let run_dir = artifacts.path().join("mlp");
+    std::fs::create_dir(&run_dir).expect("run folder");
+    for name in ["model.bpk", "config.json"] {
+        std::fs::copy(source.join(name), run_dir.join(name)).expect("copy the run");
+    }
+    let record = run_dir.join("model.bpk");
+    let mut bytes = std::fs::read(&record).expect("record");
+    let middle = bytes.len() / 2;
+    // 0xFFFFFFFF is a NaN as f32: 100 weights in the middle of the first layer.
+    bytes[middle..middle + 400].fill(0xFF);
+    std::fs::write(&record, bytes).expect("damage the record");
+
+    let samples = write_samples();
+    let output = run(Command::new(binary("mnist-infer"))
+        .args(["--artifact-dir", path_text(artifacts.path())])
+        .arg(samples.path()));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    assert!(stderr.contains("model.bpk"), "{stderr}");
+    assert!(stderr.contains("NaN or infinite"), "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", describe(&output));
+}
+
 #[test]
 fn infer_reports_bad_inputs_and_goes_on() {
     let inputs = tempfile::tempdir().expect("temporary folder");

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use mnist_model::{Classifier, IMAGE_SIDE, ModelConfig, NUM_CLASSES, normalize_pixel};
@@ -52,11 +52,40 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<LoadedModel, InferE
             reason: shorten(&error.to_string()),
         })?
         .valid();
+    let non_finite = count_non_finite(&model);
+    if non_finite > 0 {
+        return Err(InferError::ModelInvalid {
+            path: record_path,
+            reason: format!(
+                "{non_finite} weights are NaN or infinite, so the file is damaged or comes \
+                 from a diverged run"
+            ),
+        });
+    }
     Ok(LoadedModel {
         model,
         config,
         device: device.clone(),
     })
+}
+
+/// Counts the float parameters and buffers of `model` that are NaN or infinite. Burnpack
+/// files carry no checksum, so a damaged record can load and then predict NaN.
+fn count_non_finite(model: &Classifier) -> usize {
+    struct FiniteCheck {
+        non_finite: usize,
+    }
+    impl ModuleVisitor for FiniteCheck {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().convert::<f32>();
+            self.non_finite += values.as_slice::<f32>().map_or(0, |values| {
+                values.iter().filter(|value| !value.is_finite()).count()
+            });
+        }
+    }
+    let mut check = FiniteCheck { non_finite: 0 };
+    model.visit(&mut check);
+    check.non_finite
 }
 
 /// Maximum length of Burn error text quoted in a message, because a record of the other
