@@ -1,5 +1,5 @@
-//! Interrupts `mnist-train` runs on real MNIST and resumes them: a resumed run must end with
-//! the weights and test metrics of a run that was never stopped, `kill -9` must never leave
+//! Interrupts `mnist-train` runs on real MNIST and resumes them. A resumed run must end with
+//! the weights and test metrics of a run that was never stopped. `kill -9` must never leave
 //! an unloadable file, and resuming with other settings must be rejected.
 
 use std::io::{BufRead, BufReader};
@@ -226,7 +226,7 @@ fn resume_with_other_settings_is_rejected() {
     assert!(stderr.contains("augmentation false → true"), "{stderr}");
     assert!(!stderr.contains("batch size"), "{stderr}");
 
-    // The CNN's folder holds no interrupted run, whatever the MLP's holds.
+    // The CNN's folder contains no interrupted run, whatever the MLP's contains.
     let other_model = train(&[&CNN_RUN[..], &["--resume"]].concat(), artifacts.path());
     assert_eq!(other_model.status.code(), Some(EXIT_RESUME));
     assert!(
@@ -332,9 +332,10 @@ fn assert_model_checkpoints_load(checkpoint_dir: &Path) {
     }
 }
 
-/// SIGKILL at points around checkpoint and record writes: the record of an earlier run
-/// stays loadable and unchanged until a new one replaces it whole, every checkpoint left
-/// behind loads, and resuming after all the kills ends where an uninterrupted run ends.
+/// Sends SIGKILL at points around checkpoint and record writes. The record of an earlier
+/// run must stay loadable and unchanged until a new one replaces it whole, and every
+/// checkpoint left behind must load. Resuming after all the kills must end where an
+/// uninterrupted run ends.
 #[test]
 fn kill_9_never_leaves_a_partial_file() {
     let flags = ["--model", "mlp", "--limit", "3000", "--epochs", "8"];
@@ -351,7 +352,7 @@ fn kill_9_never_leaves_a_partial_file() {
     let expected_logits = logits_of(ModelKind::Mlp, &expected.path().join("mlp/model.bpk"));
 
     // Kill right after an epoch's validation line, while Burn writes its checkpoint, and a
-    // few milliseconds later; the last kills land while the final record is written.
+    // few milliseconds later. The last kills land while the final record is written.
     let kill_points = [
         ("epoch 2/8 valid", 0),
         ("epoch 3/8 valid", 3),

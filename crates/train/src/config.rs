@@ -39,7 +39,7 @@ pub struct TrainingConfig {
     pub limit: Option<usize>,
 }
 
-/// How the learning rate changes over a run, step by step.
+/// Learning-rate schedule of a run, applied step by step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LrSchedule {
