@@ -281,8 +281,9 @@ fn same_seed_gives_the_same_weights() {
 
 #[test]
 fn invalid_training_flags_are_rejected_before_work() {
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["--epochs", "0"], "0"),
+        (&["--batch-size", "100000"], "larger than the 54000 training images"),
         (&["--batch-size", "-3"], "-3"),
         (&["--learning-rate", "NaN"], "NaN"),
         (&["--learning-rate", "-0.1"], "-0.1"),
@@ -297,6 +298,7 @@ fn invalid_training_flags_are_rejected_before_work() {
     for (flags, value) in cases {
         let output = run(Command::new(binary("mnist-train"))
             .args(flags)
+            .args(["--data-dir", path_text(&dataset_dir())])
             .args(["--artifact-dir", path_text(empty.path())]));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(

@@ -11,6 +11,8 @@ use crate::plot::PlotError;
 
 /// Exit code for an unexpected failure inside Burn or this program.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for invalid command-line arguments, as clap uses for the ones it checks.
+pub const EXIT_USAGE: i32 = 2;
 /// Exit code for MNIST files that are missing or fail verification.
 pub const EXIT_DATA: i32 = 3;
 /// Exit code for a saved model or configuration that cannot be read.
@@ -67,6 +69,9 @@ pub enum TrainError {
     #[error("training failed: {0}")]
     Training(String),
 
+    #[error("invalid setting: {0}")]
+    InvalidSetting(String),
+
     #[error("training stopped before it finished: {0}")]
     Interrupted(String),
 
@@ -87,6 +92,7 @@ impl TrainError {
             | TrainError::Checkpoint { .. }
             | TrainError::Record { .. } => EXIT_ARTIFACTS,
             TrainError::Training(_) => EXIT_FAILURE,
+            TrainError::InvalidSetting(_) => EXIT_USAGE,
             TrainError::Interrupted(_) => EXIT_INTERRUPTED,
             TrainError::Diverged(_) => EXIT_DIVERGED,
             TrainError::Resume(_) => EXIT_RESUME,

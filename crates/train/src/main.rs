@@ -169,23 +169,6 @@ fn main() -> ExitCode {
         artifact_dir: args.artifact_dir,
     };
 
-    mnist_train::outln!(
-        "training {} on {} for {} epoch{} (batch {}, learning rate {} with {} schedule, \
-         seed {}{})",
-        kind,
-        config.backend,
-        config.epochs,
-        if config.epochs == 1 { "" } else { "s" },
-        config.batch_size,
-        config.learning_rate,
-        config.lr_schedule,
-        config.seed,
-        if config.augment {
-            ", augmented"
-        } else {
-            ", not augmented"
-        }
-    );
     let options = RunOptions {
         progress: args.progress,
         resume: args.resume,

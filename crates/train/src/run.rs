@@ -96,6 +96,21 @@ pub fn train(
     let train_split = Arc::new(load_split(&paths.data_dir, Split::Train)?);
     let test_split = Arc::new(load_split(&paths.data_dir, Split::Test)?);
 
+    let split = split_train_valid(
+        train_split.len(),
+        config.valid_fraction,
+        config.seed,
+        config.limit,
+    );
+    let (train_images, valid_images) = (split.train.len(), split.valid.len());
+    if config.batch_size > train_images {
+        return Err(TrainError::InvalidSetting(format!(
+            "--batch-size {} is larger than the {train_images} training images, so every \
+             epoch would be a single step; use at most {train_images}",
+            config.batch_size
+        )));
+    }
+
     let opened = config.backend.open()?;
     if let Some(adapter) = &opened.adapter {
         let kind = if is_software_adapter(adapter) {
@@ -110,6 +125,7 @@ pub fn train(
 
     let run_dir = paths.artifact_dir.join(config.model.kind.name());
     let start = resume::prepare(&run_dir, config, options.resume, options.restart)?;
+    print_header(config);
     if let Start::Resume(epoch) = start {
         crate::outln!(
             "resuming from the checkpoint of epoch {epoch} in {}",
@@ -117,13 +133,6 @@ pub fn train(
         );
     }
 
-    let split = split_train_valid(
-        train_split.len(),
-        config.valid_fraction,
-        config.seed,
-        config.limit,
-    );
-    let (train_images, valid_images) = (split.train.len(), split.valid.len());
     let batcher = MnistBatcher::new(train_split.clone());
     let mut train_loader = EpochLoader::new(
         batcher.clone(),
@@ -254,6 +263,27 @@ pub fn train(
     save_artifacts(&run_dir, config, model, &summary)?;
     resume::mark_finished(&run_dir, config)?;
     Ok(summary)
+}
+
+/// Prints what the run is about to train, once its data, backend and folder are ready.
+fn print_header(config: &TrainingConfig) {
+    crate::outln!(
+        "training {} on {} for {} epoch{} (batch {}, learning rate {} with {} schedule, \
+         seed {}{})",
+        config.model.kind,
+        config.backend,
+        config.epochs,
+        if config.epochs == 1 { "" } else { "s" },
+        config.batch_size,
+        config.learning_rate,
+        config.lr_schedule,
+        config.seed,
+        if config.augment {
+            ", augmented"
+        } else {
+            ", not augmented"
+        }
+    );
 }
 
 /// Asks the learner to stop at its next step on the first SIGINT (Ctrl-C) or SIGTERM, and
