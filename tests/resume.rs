@@ -123,6 +123,12 @@ fn resume_matches_uninterrupted(kind: ModelKind, flags: &[&str], stop_in_epoch: 
     assert!(stderr.contains(&checkpoint_line), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let stopped_stdout = String::from_utf8_lossy(&stopped.stdout);
+    assert!(
+        stopped_stdout.contains(&format!("epoch {stop_in_epoch}/3 train"))
+            && stopped_stdout.contains("stopped after"),
+        "the partial epoch's line does not say it stopped: {stopped_stdout}"
+    );
 
     let resumed = train(&[flags, &["--resume"]].concat(), artifacts.path());
     assert!(resumed.status.success(), "{}", describe(&resumed));

@@ -283,7 +283,10 @@ fn same_seed_gives_the_same_weights() {
 fn invalid_training_flags_are_rejected_before_work() {
     let cases: [(&[&str], &str); 11] = [
         (&["--epochs", "0"], "0"),
-        (&["--batch-size", "100000"], "larger than the 54000 training images"),
+        (
+            &["--batch-size", "100000"],
+            "larger than the 54000 training images",
+        ),
         (&["--batch-size", "-3"], "-3"),
         (&["--learning-rate", "NaN"], "NaN"),
         (&["--learning-rate", "-0.1"], "-0.1"),

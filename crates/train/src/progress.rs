@@ -184,8 +184,17 @@ impl TrainingProgressLogger for PlainRenderer {
     fn end_split(&mut self) {
         let seconds = self.split_started.elapsed().as_secs_f64();
         let rate = self.items_done as f64 / seconds.max(1e-9);
+        // A stopped run ends its split early; its means cover only the images seen.
+        let stopped = if self.items_done < self.split_items {
+            format!(
+                ", stopped after {} of {} images",
+                self.items_done, self.split_items
+            )
+        } else {
+            String::new()
+        };
         print_line(&format!(
-            "epoch {}/{} {:<5} {} ({seconds:.1} s, {rate:.0} images/s)",
+            "epoch {}/{} {:<5} {} ({seconds:.1} s, {rate:.0} images/s{stopped})",
             self.epoch,
             self.total_epochs,
             self.split,
