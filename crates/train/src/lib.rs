@@ -27,6 +27,7 @@ macro_rules! errln {
 pub mod artifacts;
 pub mod backend;
 pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod epoch_log;
 pub mod error;

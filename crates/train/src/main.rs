@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mnist_model::{ModelConfig, ModelKind};
+use mnist_train::cli::{ModelArg, parse_positive};
 use mnist_train::config::{LrSchedule, default_epochs};
 use mnist_train::finish::finish_run;
 use mnist_train::run::{ProgressMode, RunOptions};
@@ -65,29 +66,6 @@ struct Args {
     /// Progress display: the dashboard in a terminal, or plain lines.
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressMode,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ModelArg {
-    Mlp,
-    Cnn,
-}
-
-impl From<ModelArg> for ModelKind {
-    fn from(model: ModelArg) -> Self {
-        match model {
-            ModelArg::Mlp => ModelKind::Mlp,
-            ModelArg::Cnn => ModelKind::Cnn,
-        }
-    }
-}
-
-fn parse_positive(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err(format!("{text} is not positive; use 1 or more")),
-        Ok(value) => Ok(value),
-        Err(_) => Err(format!("{text} is not a positive whole number")),
-    }
 }
 
 fn parse_limit(text: &str) -> Result<usize, String> {

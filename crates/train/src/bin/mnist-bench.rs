@@ -7,6 +7,7 @@ use clap::Parser;
 use mnist_model::ModelKind;
 use mnist_train::BackendKind;
 use mnist_train::bench::{BenchSettings, run_benchmarks};
+use mnist_train::cli::{ModelArg, parse_positive};
 
 /// Measure training and inference throughput and latency of the MNIST classifiers.
 ///
@@ -66,29 +67,6 @@ struct Args {
     /// Folder for `bench.json`, a sample image and the models `mnist-infer` loads.
     #[arg(long, default_value = "artifacts/bench")]
     out_dir: PathBuf,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ModelArg {
-    Mlp,
-    Cnn,
-}
-
-impl From<ModelArg> for ModelKind {
-    fn from(model: ModelArg) -> Self {
-        match model {
-            ModelArg::Mlp => ModelKind::Mlp,
-            ModelArg::Cnn => ModelKind::Cnn,
-        }
-    }
-}
-
-fn parse_positive(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err(format!("{text} is not positive; use 1 or more")),
-        Ok(value) => Ok(value),
-        Err(_) => Err(format!("{text} is not a positive whole number")),
-    }
 }
 
 /// Restores the default action of SIGPIPE, which Rust programs ignore, so that output cut
