@@ -5,14 +5,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 
-use burn::module::Module;
-use burn::tensor::Device;
-use mnist_data::dataset::MnistBatcher;
-use mnist_data::{Split, load_split};
-use mnist_e2e::{binary, dataset_dir, describe, read_json, run};
-use mnist_model::{ModelConfig, ModelKind};
+use mnist_e2e::{binary, dataset_dir, describe, logits_of, read_json, run};
+use mnist_model::ModelKind;
 use tempfile::TempDir;
 
 /// Exit code of a run that cannot be resumed, or that would discard an interrupted one.
@@ -62,24 +57,6 @@ fn train_stopped_in_epoch(flags: &[&str], artifacts: &Path, epoch: usize) -> Out
 
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Loads a saved record and returns its logits for the first 64 test images.
-fn logits_of(kind: ModelKind, record: &Path) -> Vec<f32> {
-    let device = Device::flex();
-    let model = ModelConfig::new(kind)
-        .init(&device)
-        .try_load_file(record)
-        .unwrap_or_else(|error| panic!("{}: {error}", record.display()))
-        .valid();
-    let test = Arc::new(load_split(&dataset_dir(), Split::Test).expect("verified test set"));
-    let indices: Vec<usize> = (0..64).collect();
-    let batch = MnistBatcher::new(test).batch_indices(&indices, &device);
-    model
-        .forward(batch.images)
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .expect("f32 logits")
 }
 
 /// Trains `flags` without a stop and returns the artifact folder.

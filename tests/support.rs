@@ -76,3 +76,29 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text)
         .unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()))
 }
+
+/// Loads a saved record of `kind` on flex and returns its logits for the first 64 test
+/// images, so that tests can compare weights through what the model computes. Record files
+/// of equal weights differ: Burn gives each parameter a random id.
+pub fn logits_of(kind: mnist_model::ModelKind, record: &Path) -> Vec<f32> {
+    use burn::module::Module;
+    use burn::tensor::Device;
+    use mnist_data::dataset::MnistBatcher;
+    use mnist_data::{Split, load_split};
+
+    let device = Device::flex();
+    let model = mnist_model::ModelConfig::new(kind)
+        .init(&device)
+        .try_load_file(record)
+        .unwrap_or_else(|error| panic!("{}: {error}", record.display()))
+        .valid();
+    let test =
+        std::sync::Arc::new(load_split(&dataset_dir(), Split::Test).expect("verified test set"));
+    let indices: Vec<usize> = (0..64).collect();
+    let batch = MnistBatcher::new(test).batch_indices(&indices, &device);
+    model
+        .forward(batch.images)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 logits")
+}

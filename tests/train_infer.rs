@@ -7,9 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use burn::module::Module;
 use burn::tensor::Device;
-use mnist_data::dataset::MnistBatcher;
-use mnist_data::{Split, load_split};
-use mnist_e2e::{binary, dataset_dir, describe, read_json, run};
+use mnist_e2e::{binary, dataset_dir, describe, logits_of, read_json, run};
 use mnist_model::{ModelConfig, ModelKind};
 use tempfile::TempDir;
 
@@ -227,24 +225,6 @@ fn infer_text_output_gives_digit_and_two_candidates() {
     );
 }
 
-/// Loads a saved MLP and returns its logits for the first 64 test images.
-fn logits_of(run_dir: &Path) -> Vec<f32> {
-    let device = Device::flex();
-    let model = ModelConfig::new(ModelKind::Mlp)
-        .init(&device)
-        .try_load_file(run_dir.join("model.bpk"))
-        .expect("record loads")
-        .valid();
-    let test = Arc::new(load_split(&dataset_dir(), Split::Test).expect("verified test set"));
-    let indices: Vec<usize> = (0..64).collect();
-    let batch = MnistBatcher::new(test).batch_indices(&indices, &device);
-    model
-        .forward(batch.images)
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .expect("f32 logits")
-}
-
 /// Two runs with one seed must end with the same weights. The record files themselves
 /// differ: Burn gives each parameter a random id when the module is created.
 #[test]
@@ -271,8 +251,8 @@ fn same_seed_gives_the_same_weights() {
         .collect();
     assert_eq!(runs[0].1["test_loss"], runs[1].1["test_loss"]);
     assert_eq!(runs[0].1["test_accuracy"], runs[1].1["test_accuracy"]);
-    let first = logits_of(&runs[0].0.path().join("mlp"));
-    let second = logits_of(&runs[1].0.path().join("mlp"));
+    let first = logits_of(ModelKind::Mlp, &runs[0].0.path().join("mlp/model.bpk"));
+    let second = logits_of(ModelKind::Mlp, &runs[1].0.path().join("mlp/model.bpk"));
     assert!(
         first == second,
         "two runs with seed 7 saved different weights"
