@@ -295,6 +295,9 @@ fn fetch_from_local(
                 Err(error) => {
                     let source = candidate.display().to_string();
                     let reason = describe_without_file(&error, &source);
+                    options.log(&format!(
+                        "{name}: {source} failed verification ({reason}); trying the next source"
+                    ));
                     attempts.push(FailedAttempt {
                         file_name: name.to_string(),
                         source,

