@@ -121,9 +121,7 @@ pub fn forget(run_dir: &Path) -> Result<(), TrainError> {
 
 /// Returns the last epoch whose model, optimizer and schedule checkpoints all load.
 pub fn last_complete_checkpoint(checkpoint_dir: &Path) -> Option<usize> {
-    let mut epochs = checkpoint_epochs(checkpoint_dir);
-    epochs.sort_unstable();
-    epochs
+    checkpoint_epochs(checkpoint_dir)
         .into_iter()
         .rev()
         .find(|&epoch| checkpoint_loads(checkpoint_dir, epoch))
@@ -295,7 +293,7 @@ fn remove_after(run_dir: &Path, epoch: usize) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Returns the epochs that have at least one checkpoint file.
+/// Returns the epochs that have at least one checkpoint file, in ascending order.
 fn checkpoint_epochs(checkpoint_dir: &Path) -> Vec<usize> {
     let mut epochs: Vec<usize> = fs::read_dir(checkpoint_dir)
         .into_iter()
