@@ -3,7 +3,7 @@
 //! Burn's `BatchDataLoader` draws each epoch's shuffle from one random generator that
 //! advances as epochs go by, so a run resumed at epoch 4 would see the order of epoch 1
 //! again. [`EpochLoader`] derives the permutation of epoch `e` from `(seed, e)` alone, which
-//! lets a resumed run see exactly the batches that an uninterrupted run sees.
+//! gives a resumed run exactly the batches of an uninterrupted run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +38,7 @@ pub struct EpochLoader {
 impl EpochLoader {
     /// Creates a loader whose first `iter` call serves epoch `first_epoch`.
     ///
-    /// With `shuffle_seed`, each epoch sees the indices in the order that
+    /// With `shuffle_seed`, each epoch visits the indices in the order that
     /// [`epoch_order`] gives for that epoch, and the backend's random generator (dropout)
     /// is reseeded from the same pair, so training randomness never depends on how many
     /// epochs this process has run. Batches hold `batch_size` images, the last one fewer.

@@ -31,7 +31,7 @@ struct Args {
     /// Peak learning rate of Adam, which --lr-schedule lowers over the run.
     #[arg(long, allow_negative_numbers = true, default_value = "0.001", value_parser = parse_learning_rate)]
     learning_rate: f64,
-    /// How the learning rate changes over the run: `cosine` and `linear` lower it to zero,
+    /// Learning-rate schedule over the run: `cosine` and `linear` lower the rate to zero,
     /// `step` multiplies it by 0.7 after each epoch, `constant` keeps it.
     #[arg(long, value_enum, default_value = "cosine")]
     lr_schedule: LrSchedule,

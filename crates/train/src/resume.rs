@@ -196,6 +196,7 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
             differences.push(format!("{name} {saved} → {requested}"));
         }
     };
+
     compare(
         "model",
         saved.model.kind.to_string(),
@@ -242,6 +243,7 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
         format!("{:?}", saved.limit),
         format!("{:?}", requested.limit),
     );
+
     // The model kind is reported once; its configuration only when the kinds agree.
     if saved.model.kind != requested.model.kind {
         differences.retain(|difference| !difference.starts_with("model configuration"));

@@ -48,7 +48,7 @@ pub enum ProgressMode {
     Plain,
 }
 
-/// How a run starts and shows its progress.
+/// Start and progress-display options of a run.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
     pub progress: ProgressMode,
