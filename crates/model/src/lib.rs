@@ -7,6 +7,7 @@
 
 mod classifier;
 mod cnn;
+pub mod memory;
 mod mlp;
 mod step;
 

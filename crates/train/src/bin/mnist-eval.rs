@@ -50,6 +50,7 @@ fn quit_on_closed_pipe() {
 }
 
 fn main() -> ExitCode {
+    mnist_model::memory::reuse_freed_memory();
     quit_on_closed_pipe();
     let args = Args::parse();
     let options = EvalOptions {
