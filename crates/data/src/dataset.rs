@@ -121,6 +121,18 @@ impl MnistBatcher {
         seed: u64,
         device: &Device,
     ) -> MnistBatch {
+        self.distorted_pixels(indices, augmentation, seed)
+            .into_batch(device)
+    }
+
+    /// Computes the normalised pixels and labels of [`MnistBatcher::batch_distorted`]
+    /// without building tensors, so that another thread can prepare them.
+    pub fn distorted_pixels(
+        &self,
+        indices: &[usize],
+        augmentation: &Augmentation,
+        seed: u64,
+    ) -> PreparedBatch {
         let mut pixels = vec![0.0f32; indices.len() * IMAGE_PIXELS];
         let mut labels = Vec::with_capacity(indices.len());
         for (&index, output) in indices.iter().zip(pixels.chunks_exact_mut(IMAGE_PIXELS)) {
@@ -131,10 +143,25 @@ impl MnistBatcher {
             }
             labels.push(i64::from(self.split.label(index)));
         }
-        let shape = [indices.len(), 1, IMAGE_SIDE, IMAGE_SIDE];
-        let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), device);
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), device);
-        MnistBatch { images, targets }
+        PreparedBatch { pixels, labels }
+    }
+}
+
+/// Normalised pixels and labels of a batch, ready to become tensors.
+pub struct PreparedBatch {
+    pixels: Vec<f32>,
+    labels: Vec<i64>,
+}
+
+impl PreparedBatch {
+    /// Moves the batch onto `device` as `[images, 1, 28, 28]` pixels and `[images]` labels.
+    pub fn into_batch(self, device: &Device) -> MnistBatch {
+        let images = self.labels.len();
+        let shape = [images, 1, IMAGE_SIDE, IMAGE_SIDE];
+        MnistBatch {
+            images: Tensor::<4>::from_data(TensorData::new(self.pixels, shape), device),
+            targets: Tensor::<1, Int>::from_data(TensorData::new(self.labels, [images]), device),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
@@ -14,7 +15,10 @@ use burn::tensor::Device;
 use mnist_model::MnistBatch;
 
 use crate::augment::Augmentation;
-use crate::dataset::{MnistBatcher, shuffle_indices, splitmix64};
+use crate::dataset::{MnistBatcher, PreparedBatch, shuffle_indices, splitmix64};
+
+/// Distorted batches that the background thread may prepare ahead of training.
+const BATCHES_AHEAD: usize = 4;
 
 /// Batches a fixed list of image indices, shuffled per epoch when a seed is set.
 ///
@@ -100,14 +104,21 @@ impl DataLoader<MnistBatch> for EpochLoader {
             }
             None => self.indices.clone(),
         };
-        let distortion_seed = self
-            .shuffle_seed
-            .map(|seed| epoch_seed(seed.wrapping_add(2), epoch));
+        let distorted = match (&self.augmentation, self.shuffle_seed) {
+            (Some(augmentation), Some(seed)) => Some(distort_ahead(
+                self.batcher.clone(),
+                order.clone(),
+                self.batch_size,
+                *augmentation,
+                epoch_seed(seed.wrapping_add(2), epoch),
+            )),
+            _ => None,
+        };
         Box::new(EpochIterator {
             loader: self,
             order,
             position: 0,
-            distortion_seed,
+            distorted,
         })
     }
 
@@ -129,12 +140,39 @@ impl DataLoader<MnistBatch> for EpochLoader {
     }
 }
 
+/// Starts a thread that distorts the batches of one epoch in `order`, and returns the
+/// channel that delivers them in that order.
+///
+/// The distortions take about 0.7 ms per batch of 64 on one core. The training step
+/// would otherwise wait for them, while the backend's threads leave the cores partly
+/// idle. Each image's distortion depends only on `seed` and its index, so the batches
+/// are the same as when computed on the training thread. The thread ends when the epoch
+/// is done or when the receiver is dropped, as when training stops early.
+fn distort_ahead(
+    batcher: MnistBatcher,
+    order: Arc<Vec<usize>>,
+    batch_size: usize,
+    augmentation: Augmentation,
+    seed: u64,
+) -> Receiver<PreparedBatch> {
+    let (sender, receiver) = sync_channel(BATCHES_AHEAD);
+    std::thread::spawn(move || {
+        for indices in order.chunks(batch_size) {
+            let batch = batcher.distorted_pixels(indices, &augmentation, seed);
+            if sender.send(batch).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
 struct EpochIterator<'a> {
     loader: &'a EpochLoader,
     order: Arc<Vec<usize>>,
     position: usize,
-    /// Seed of this epoch's distortions, used when the loader augments.
-    distortion_seed: Option<u64>,
+    /// This epoch's distorted batches, when the loader augments.
+    distorted: Option<Receiver<PreparedBatch>>,
 }
 
 impl Iterator for EpochIterator<'_> {
@@ -145,13 +183,20 @@ impl Iterator for EpochIterator<'_> {
             return None;
         }
         let end = (self.position + self.loader.batch_size).min(self.order.len());
-        let indices = &self.order[self.position..end];
-        let batcher = &self.loader.batcher;
-        let batch = match (&self.loader.augmentation, self.distortion_seed) {
-            (Some(augmentation), Some(seed)) => {
-                batcher.batch_distorted(indices, augmentation, seed, &self.loader.device)
-            }
-            _ => batcher.batch_indices(indices, &self.loader.device),
+        let device = &self.loader.device;
+        let batch = match &self.distorted {
+            Some(receiver) => match receiver.recv() {
+                Ok(prepared) => prepared.into_batch(device),
+                Err(_) => {
+                    return Some(Err(DatasetError::new(std::io::Error::other(
+                        "the thread distorting training images ended early",
+                    ))));
+                }
+            },
+            None => self
+                .loader
+                .batcher
+                .batch_indices(&self.order[self.position..end], device),
         };
         self.position = end;
         Some(Ok(batch))
@@ -201,6 +246,39 @@ mod tests {
         let mut sorted = epoch_order(&indices, 5, 3);
         sorted.sort_unstable();
         assert_eq!(sorted, indices);
+    }
+
+    #[test]
+    fn distorted_batches_prepared_ahead_match_direct_distortion() {
+        // Pixels from a fixed pattern, so that each distortion changes them.
+        let images = 40;
+        let split = Arc::new(MnistSplit {
+            images: (0..images * IMAGE_PIXELS)
+                .map(|i| ((i * 37) % 251) as u8)
+                .collect(),
+            labels: (0..images).map(|i| (i % 10) as u8).collect(),
+        });
+        let batcher = MnistBatcher::new(split);
+        let indices: Vec<usize> = (0..images).collect();
+        let augmentation = Augmentation::default();
+        let loader = EpochLoader::new(
+            batcher.clone(),
+            indices.clone(),
+            16,
+            Some(9),
+            Device::flex(),
+            2,
+        )
+        .with_augmentation(augmentation);
+        let order = epoch_order(&indices, 9, 2);
+        let seed = epoch_seed(9u64.wrapping_add(2), 2);
+        let batches: Vec<MnistBatch> = loader.iter().map(|b| b.expect("batch")).collect();
+        assert_eq!(batches.len(), 3);
+        for (batch, chunk) in batches.into_iter().zip(order.chunks(16)) {
+            let direct = batcher.batch_distorted(chunk, &augmentation, seed, &Device::flex());
+            assert_eq!(batch.images.into_data(), direct.images.into_data());
+            assert_eq!(batch.targets.into_data(), direct.targets.into_data());
+        }
     }
 
     #[test]
