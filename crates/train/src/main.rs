@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use mnist_model::{ModelConfig, ModelKind};
 use mnist_train::cli::{ModelArg, parse_positive};
-use mnist_train::config::{LrSchedule, default_epochs};
+use mnist_train::config::{LrSchedule, default_epochs, default_learning_rate};
 use mnist_train::finish::finish_run;
 use mnist_train::run::{ProgressMode, RunOptions};
 use mnist_train::{BackendKind, RunPaths, TrainingConfig, train};
@@ -22,15 +22,16 @@ struct Args {
     /// upstream in its favour; `wgpu` uses a GPU or a software Vulkan driver.
     #[arg(long, value_enum, default_value = "flex")]
     backend: BackendKind,
-    /// Passes over the training set [default: 20 for mlp, 5 for cnn].
+    /// Passes over the training set [default: 20 for mlp, 15 for cnn].
     #[arg(long, allow_negative_numbers = true, value_parser = parse_positive)]
     epochs: Option<usize>,
     /// Images per training step.
     #[arg(long, allow_negative_numbers = true, default_value = "64", value_parser = parse_positive)]
     batch_size: usize,
-    /// Peak learning rate of Adam, which --lr-schedule lowers over the run.
-    #[arg(long, allow_negative_numbers = true, default_value = "0.001", value_parser = parse_learning_rate)]
-    learning_rate: f64,
+    /// Peak learning rate of Adam, which --lr-schedule lowers over the run [default: 0.001
+    /// for mlp, 0.002 for cnn].
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_learning_rate)]
+    learning_rate: Option<f64>,
     /// Learning-rate schedule over the run: `cosine` and `linear` lower the rate to zero,
     /// `step` multiplies it by 0.7 after each epoch, `constant` keeps it.
     #[arg(long, value_enum, default_value = "cosine")]
@@ -136,7 +137,9 @@ fn main() -> ExitCode {
         backend: args.backend,
         epochs: args.epochs.unwrap_or_else(|| default_epochs(kind)),
         batch_size: args.batch_size,
-        learning_rate: args.learning_rate,
+        learning_rate: args
+            .learning_rate
+            .unwrap_or_else(|| default_learning_rate(kind)),
         lr_schedule: args.lr_schedule,
         augment: !args.no_augment,
         seed: args.seed,
