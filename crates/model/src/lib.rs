@@ -12,7 +12,7 @@ mod mlp;
 mod step;
 
 pub use classifier::{Classifier, ModelConfig, ModelKind};
-pub use cnn::{Cnn, CnnConfig};
+pub use cnn::{Cnn, CnnConfig, batch_norm, input_convolution};
 pub use mlp::{Mlp, MlpConfig};
 pub use step::MnistBatch;
 
