@@ -195,14 +195,14 @@ impl BenchReport {
             )?;
             writeln!(
                 out,
-                "{:<8} {:<24} {:>9} {:>9}",
+                "{:<8} {:<28} {:>9} {:>9}",
                 "backend", "layer", "forward", "backward"
             )?;
         }
         for layer in &self.cnn_layers {
             writeln!(
                 out,
-                "{:<8} {:<24} {:>9.2} {:>9}",
+                "{:<8} {:<28} {:>9.2} {:>9}",
                 layer.backend,
                 layer.layer,
                 layer.forward_ms,
