@@ -277,7 +277,7 @@ fn metrics_csv_has_one_row_per_epoch() {
             );
         }
         assert!(row[5] > 0.0, "learning rate: {text}");
-        // The default peak learning rate of mnist-train is 0.001.
+        // The MLP's default peak learning rate is 0.001.
         assert!(row[5] <= 1e-3, "learning rate: {text}");
         assert!(row[6] > 0.0, "seconds: {text}");
         assert!(row[7] > 0.0, "images per second: {text}");

@@ -19,8 +19,8 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 /// Resident memory after epoch 5 must not exceed that after epoch 2 by more than 10 %, nor
 /// may the peak resident memory. Epoch 1 is left out: allocator pools and kernel caches
-/// fill during it. The current figure is read while checkpoints are written and the
-/// allocator returns memory, so it may also drop; only growth counts as a leak.
+/// fill during it. The current figure is read while checkpoints are written, so it may
+/// also drop; only growth counts as a leak.
 #[test]
 fn cnn_memory_stays_flat_over_epochs() {
     let artifacts = tempfile::tempdir().expect("temporary folder");

@@ -20,7 +20,8 @@ pub struct TrainingConfig {
     pub epochs: usize,
     #[config(default = 64)]
     pub batch_size: usize,
-    /// Peak learning rate of Adam, which `lr_schedule` lowers over the run.
+    /// Peak learning rate of Adam, which `lr_schedule` lowers over the run. The default is
+    /// the MLP's; `mnist-train` gives the CNN [`default_learning_rate`] instead.
     #[config(default = 1e-3)]
     pub learning_rate: f64,
     #[config(default = "LrSchedule::Cosine")]
