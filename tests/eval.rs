@@ -317,7 +317,8 @@ fn training_ends_with_a_summary() {
         "trained in",
         "artifacts in",
         path_text(&shared.run_dir()),
-        "mnist-eval --model mlp",
+        "make eval MODEL=mlp ARTIFACT_DIR=",
+        "/mnist-eval --model mlp",
     ] {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }

@@ -2,7 +2,7 @@
 //! evaluation files of the previous record removed, and the run summarised in a few lines.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::artifacts;
 use crate::epoch_log::{METRICS_FILE, best_epoch, read_epoch_log};
@@ -63,14 +63,31 @@ pub fn finish_run(summary: &RunSummary) -> String {
         run_dir.display()
     );
     let artifact_dir = run_dir.parent().unwrap_or(Path::new("."));
+    let make_dir = if artifact_dir == Path::new("artifacts") {
+        String::new()
+    } else {
+        format!(" ARTIFACT_DIR={}", artifact_dir.display())
+    };
     let _ = writeln!(
         text,
-        "per-class scores, confusion matrix and mistakes: mnist-eval --model {} \
-         --artifact-dir {}",
+        "per-class scores, confusion matrix and mistakes: make eval MODEL={}{make_dir}, or {} \
+         --model {} --artifact-dir {}",
+        summary.model,
+        eval_command().display(),
         summary.model,
         artifact_dir.display()
     );
     text
+}
+
+/// Returns the path of the `mnist-eval` beside the running binary, which is not on `PATH`
+/// after a build, or its bare name where there is none.
+fn eval_command() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("mnist-eval"))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("mnist-eval"))
 }
 
 /// Removes the evaluation files that described the record this run replaced.
