@@ -372,6 +372,26 @@ fn eval_of_corrupt_record_exits_with_model_error() {
 }
 
 #[test]
+fn eval_of_unknown_recorded_backend_warns_and_uses_flex() {
+    let source = shared_run().run_dir();
+    let record = std::fs::read(source.join("model.bpk")).expect("read record");
+    let artifacts = broken_run(Some(&record));
+    let config_path = artifacts.path().join("mlp").join("config.json");
+    let text = std::fs::read_to_string(&config_path).expect("read config");
+    let mut config: serde_json::Value = serde_json::from_str(&text).expect("config JSON");
+    config["backend"] = serde_json::Value::from("tpu");
+    std::fs::write(&config_path, config.to_string()).expect("write config");
+
+    let output = eval_mlp(artifacts.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(stderr.contains("unknown backend \"tpu\""), "{stderr}");
+    assert!(stderr.contains("config.json"), "{stderr}");
+    assert!(stdout.contains("mlp on flex"), "{stdout}");
+}
+
+#[test]
 fn eval_of_corrupt_metrics_exits_with_model_error() {
     let source = shared_run().run_dir();
     let record = std::fs::read(source.join("model.bpk")).expect("read record");

@@ -147,10 +147,21 @@ fn write_pictures(
 
 /// Returns the backend recorded in the run's `config.json`, if it can be read.
 ///
-/// Errors are left to [`load_model`], which reads the same file strictly and names what
-/// is wrong with it.
+/// Errors in the file are left to [`load_model`], which reads it strictly and names what
+/// is wrong with it. Only the backend is read here, and an unknown one gets a warning,
+/// because evaluation then falls back to flex.
 fn recorded_backend(run_dir: &Path) -> Option<BackendKind> {
-    let text = std::fs::read_to_string(run_dir.join(CONFIG_FILE)).ok()?;
+    let path = run_dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
     let config: serde_json::Value = serde_json::from_str(&text).ok()?;
-    serde_json::from_value(config.get("backend")?.clone()).ok()
+    let recorded = config.get("backend")?;
+    let backend = serde_json::from_value(recorded.clone()).ok();
+    if backend.is_none() {
+        eprintln!(
+            "warning: {}: unknown backend {recorded}; evaluating on flex. Pass --backend to \
+             choose another",
+            path.display()
+        );
+    }
+    backend
 }
