@@ -23,7 +23,8 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
 	$(if $(filter 0,$(AUGMENT)),--no-augment) $(if $(SEED),--seed $(SEED)) \
 	$(if $(VALID_FRACTION),--valid-fraction $(VALID_FRACTION)) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(PROGRESS),--progress $(PROGRESS)) \
-	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart)
+	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart) \
+	$(if $(KEEP_CHECKPOINTS),--keep-checkpoints $(KEEP_CHECKPOINTS))
 
 .PHONY: help build data train eval infer bench samples fixtures test setup-wgpu setup-fonts clean
 
@@ -32,6 +33,7 @@ help:
 	@echo "           [LR=] [LR_SCHEDULE=cosine|linear|step|constant] [AUGMENT=0] [SEED=]"
 	@echo "           [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
 	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
+	@echo "           [KEEP_CHECKPOINTS=2]      epochs whose checkpoints stay; 0 keeps all"
 	@echo "make eval [MODEL=mlp|cnn] [BACKEND=]     evaluate the trained model on the test set:"
 	@echo "                                        tables, eval.json and PNG plots in its run folder"
 	@echo "make infer IMAGE=path [MODEL=mlp|cnn]   classify an image (or a folder of them)"

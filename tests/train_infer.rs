@@ -64,10 +64,19 @@ fn training_writes_record_config_summary_and_checkpoints() {
         "config.json",
         "summary.json",
         "checkpoint/model-4.bpk",
+        "checkpoint/model-3.bpk",
     ] {
         assert!(
             run_dir.join(file).is_file(),
             "{file} missing in {}",
+            run_dir.display()
+        );
+    }
+    // By default only the last two epochs' checkpoints stay on disk.
+    for file in ["checkpoint/model-2.bpk", "checkpoint/optim-1.bpk"] {
+        assert!(
+            !run_dir.join(file).exists(),
+            "{file} kept in {}",
             run_dir.display()
         );
     }

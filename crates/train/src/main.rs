@@ -8,7 +8,7 @@ use mnist_model::{ModelConfig, ModelKind};
 use mnist_train::cli::{ModelArg, parse_positive};
 use mnist_train::config::{LrSchedule, default_epochs, default_learning_rate};
 use mnist_train::finish::finish_run;
-use mnist_train::run::{ProgressMode, RunOptions};
+use mnist_train::run::{DEFAULT_KEEP_CHECKPOINTS, ProgressMode, RunOptions};
 use mnist_train::{BackendKind, RunPaths, TrainingConfig, train};
 
 /// Train an MNIST digit classifier with Burn and save it for `mnist-infer`.
@@ -58,6 +58,10 @@ struct Args {
     /// train from the start.
     #[arg(long)]
     restart: bool,
+    /// Checkpoints of the most recent epochs to keep; 0 keeps every epoch's (5 MB each
+    /// for the CNN). A resumed run needs only the last complete one.
+    #[arg(long, default_value_t = DEFAULT_KEEP_CHECKPOINTS)]
+    keep_checkpoints: usize,
     /// Folder with the four verified MNIST files (`make data` fills it).
     #[arg(long, default_value = "datasets/mnist")]
     data_dir: PathBuf,
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
         progress: args.progress,
         resume: args.resume,
         restart: args.restart,
+        keep_checkpoints: args.keep_checkpoints,
     };
     match train(&config, &paths, options) {
         Ok(summary) => {

@@ -56,7 +56,13 @@ pub struct RunOptions {
     pub resume: bool,
     /// Delete the checkpoints of an interrupted run in the artifact folder and start over.
     pub restart: bool,
+    /// Checkpoints of the most recent epochs to keep on disk, or 0 to keep every epoch's.
+    pub keep_checkpoints: usize,
 }
+
+/// Checkpoints kept by default: the last epoch's, and the one before for when the last is
+/// incomplete.
+pub const DEFAULT_KEEP_CHECKPOINTS: usize = 2;
 
 /// Measurements of a finished run, written as `summary.json`.
 #[derive(Clone, Debug, Serialize)]
@@ -184,9 +190,12 @@ pub fn train(
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train(loss_guard)
         .with_default_checkpointers()
-        // One checkpoint per epoch, all kept: model, optimizer and schedule take 1.3 MB an
-        // epoch for the MLP and 5 MB for the CNN.
-        .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.epochs))
+        // One checkpoint per epoch: model, optimizer and schedule take 1.3 MB an epoch for
+        // the MLP and 5 MB for the CNN. Burn deletes epoch e - n after saving epoch e.
+        .with_checkpointing_strategy(KeepLastNCheckpoints::new(match options.keep_checkpoints {
+            0 => config.epochs,
+            n => n,
+        }))
         .with_interrupter(interrupter.clone())
         .renderer(recorder)
         .with_progress_logger(epoch_counter)
