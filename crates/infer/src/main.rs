@@ -42,17 +42,9 @@ struct Args {
     save_input: Option<PathBuf>,
 }
 
-/// Restores the default action of SIGPIPE, which Rust programs ignore, so that output cut
-/// short by a closed pipe (`| head`) ends the process quietly, as with other command-line
-/// tools, instead of making `println!` panic.
-fn quit_on_closed_pipe() {
-    // SAFETY: called at the start of `main`, before any other thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-}
-
 fn main() -> ExitCode {
-    mnist_model::memory::reuse_freed_memory();
-    quit_on_closed_pipe();
+    mnist_model::process::reuse_freed_memory();
+    mnist_model::process::quit_on_closed_pipe();
     let args = Args::parse();
     let device = Device::flex();
     let model = match load_model(&run_dir(&args.artifact_dir, &args.model), &device) {

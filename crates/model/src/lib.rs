@@ -7,8 +7,8 @@
 
 mod classifier;
 mod cnn;
-pub mod memory;
 mod mlp;
+pub mod process;
 mod step;
 
 pub use classifier::{Classifier, ModelConfig, ModelKind};

@@ -125,7 +125,7 @@ fn provide_runtime_dir() {
 }
 
 fn main() -> ExitCode {
-    mnist_model::memory::reuse_freed_memory();
+    mnist_model::process::reuse_freed_memory();
     let args = Args::parse();
     if args.backend == BackendKind::Wgpu {
         provide_runtime_dir();

@@ -78,16 +78,8 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// Restores the default action of SIGPIPE, which Rust programs ignore, so that output cut
-/// short by a closed pipe (`| head`) ends the process quietly, as with other command-line
-/// tools, instead of making `println!` panic.
-fn quit_on_closed_pipe() {
-    // SAFETY: called at the start of `main`, before any other thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-}
-
 fn main() -> ExitCode {
-    quit_on_closed_pipe();
+    mnist_model::process::quit_on_closed_pipe();
     // Report a bug as one line, without a backtrace, even when RUST_BACKTRACE is set.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error: internal error in mnist-data: {info}; please report it");

@@ -1,4 +1,4 @@
-//! Allocator settings for processes that train or evaluate.
+//! Process settings that every binary applies at the start of `main`.
 
 /// Largest allocation that glibc may serve from its heap instead of a fresh mapping: 32 MiB,
 /// the highest value `mallopt` accepts on 64-bit Linux. It covers every buffer of a CNN
@@ -29,5 +29,20 @@ pub fn reuse_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
+}
+
+/// Restores the default action of SIGPIPE, which Rust programs ignore, so that output cut
+/// short by a closed pipe (`| head`) ends the process quietly, as with other command-line
+/// tools, instead of making `println!` panic.
+///
+/// Call it at the start of `main`, before other threads exist. `mnist-train` does not
+/// call it: it keeps training when its output is closed.
+pub fn quit_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: `signal` only changes this process's SIGPIPE action, and the caller runs it
+    // before other threads exist.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
