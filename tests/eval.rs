@@ -372,7 +372,7 @@ fn eval_of_corrupt_record_exits_with_model_error() {
 }
 
 #[test]
-fn eval_of_unknown_recorded_backend_warns_and_uses_flex() {
+fn eval_warns_on_unknown_backend() {
     let source = shared_run().run_dir();
     let record = std::fs::read(source.join("model.bpk")).expect("read record");
     let artifacts = broken_run(Some(&record));

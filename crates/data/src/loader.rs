@@ -179,7 +179,7 @@ fn distort_ahead(
     })
 }
 
-/// The receiving end of [`distort_ahead`].
+/// Receiver of the batches that [`distort_ahead`] prepares, with its thread's handle.
 struct Prefetch {
     receiver: Receiver<PreparedBatch>,
     thread: Option<JoinHandle<()>>,

@@ -1,7 +1,7 @@
 //! Time of each layer of the CNN's training step, forward and backward, measured alone.
 //!
 //! Each layer is built with the same configuration as `mnist_model::Cnn` and run, in the
-//! form the model computes it, on an input of the shape it sees in training. The first
+//! form the model computes it, on an input of the shape it receives in training. The first
 //! convolution and the batch norms are also timed as Burn's modules compute them. The
 //! backward pass starts from `output.sum()`, so it includes one broadcast of ones besides
 //! the layer's own gradient. The two convolution gradients, which Burn computes with a transposed convolution (input) and a
