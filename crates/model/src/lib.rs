@@ -8,12 +8,14 @@
 mod classifier;
 mod cnn;
 mod mlp;
+mod pool;
 pub mod process;
 mod step;
 
 pub use classifier::{Classifier, ModelConfig, ModelKind};
 pub use cnn::{Cnn, CnnConfig, batch_norm, input_convolution};
 pub use mlp::{Mlp, MlpConfig};
+pub use pool::max_pool;
 pub use step::MnistBatch;
 
 /// Side of an MNIST image in pixels.

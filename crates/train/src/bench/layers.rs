@@ -2,7 +2,8 @@
 //!
 //! Each layer is built with the same configuration as `mnist_model::Cnn` and run, in the
 //! form the model computes it, on an input of the shape it receives in training. The first
-//! convolution and the batch norms are also timed as Burn's modules compute them. The
+//! convolution, the batch norms and the poolings are also timed as Burn's modules compute
+//! them. The
 //! backward pass starts from `output.sum()`, so it includes one broadcast of ones besides
 //! the layer's own gradient. The two convolution gradients, which Burn computes with a transposed convolution (input) and a
 //! convolution over swapped batch and channel axes (weight), are also timed apart.
@@ -16,7 +17,7 @@ use burn::nn::{BatchNormConfig, DropoutConfig, LinearConfig, PaddingConfig2d, Re
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use mnist_model::{CnnConfig, IMAGE_SIDE, NUM_CLASSES, batch_norm, input_convolution};
+use mnist_model::{CnnConfig, IMAGE_SIDE, NUM_CLASSES, batch_norm, input_convolution, max_pool};
 use serde::Serialize;
 
 use super::BENCH_SEED;
@@ -120,6 +121,9 @@ pub fn profile_cnn_layers(
         forward_backward(tracked(s1), &|x| norm_1.forward(x).sum())
     }));
     rows.push(time("pool_1", s1.to_vec(), &|| {
+        forward_backward(tracked(s1), &|x| max_pool(&pool, x).sum())
+    }));
+    rows.push(time("pool_1 as Burn's MaxPool2d", s1.to_vec(), &|| {
         forward_backward(tracked(s1), &|x| pool.forward(x).sum())
     }));
     rows.push(time("relu_1", s2.to_vec(), &|| {
@@ -138,6 +142,9 @@ pub fn profile_cnn_layers(
         forward_backward(tracked(s3), &|x| norm_2.forward(x).sum())
     }));
     rows.push(time("pool_2", s3.to_vec(), &|| {
+        forward_backward(tracked(s3), &|x| max_pool(&pool, x).sum())
+    }));
+    rows.push(time("pool_2 as Burn's MaxPool2d", s3.to_vec(), &|| {
         forward_backward(tracked(s3), &|x| pool.forward(x).sum())
     }));
     rows.push(time("relu_2", s4.to_vec(), &|| {
