@@ -9,6 +9,7 @@ use burn::tensor::ops::UnfoldOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::NUM_CLASSES;
+use crate::norm::{Normalized, batch_norm_flex};
 use crate::pool::max_pool;
 
 /// Channel and layer sizes of the convolutional network.
@@ -136,23 +137,47 @@ pub fn input_convolution(conv: &Conv2d, images: Tensor<4>) -> Tensor<4> {
     output.reshape([batch, channels, height, width])
 }
 
-/// Batch normalisation by `norm`, computed in training out of per-channel sums over
-/// contiguous rows.
+/// Batch normalisation by `norm`, computed in training without Burn's copies.
 ///
 /// Burn's own training path (`batch_norm_train` in burn-backend 0.22.1) gathers each
 /// channel by swapping the batch and channel axes, which copies the activations twice
-/// forward and twice backward. Summing each `[channel, pixels]` row and then over the
-/// batch gives the same mean and biased variance without a copy (`make bench` with
-/// `--layer-iterations` times both). Outside training, Burn's path with the running
-/// statistics is used. The running statistics are updated as Burn does, with the biased
-/// variance.
+/// forward and twice backward. On flex this crate's kernel ([`batch_norm_flex`]) runs
+/// instead; on other backends the same function is computed from per-channel sums over
+/// contiguous rows, without a copy. `make bench` with `--layer-iterations` times the
+/// forms. Outside training, Burn's path with the running statistics is used. The running
+/// statistics are updated as Burn does, with the biased variance.
 pub fn batch_norm(norm: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
     if !(input.device().is_autodiff() && norm.training.is_enabled()) {
         return norm.forward(input);
     }
     let [batch, channels, height, width] = input.dims();
-    let count = (batch * height * width) as f64;
     let rows = input.reshape([batch, channels, height * width]);
+    let normalized = match batch_norm_flex(rows, norm.gamma.val(), norm.beta.val(), norm.epsilon) {
+        Ok(normalized) => normalized,
+        Err(rows) => batch_norm_by_sums(norm, rows),
+    };
+
+    let momentum = norm.momentum;
+    let update = |state: &RunningState<Tensor<1>>, batch_value: Tensor<1>| {
+        let device = batch_value.device();
+        let running = state.value_sync().to_device(&device);
+        state.update(
+            running
+                .mul_scalar(1.0 - momentum)
+                .add(batch_value.detach().mul_scalar(momentum))
+                .detach(),
+        );
+    };
+    update(&norm.running_mean, normalized.mean);
+    update(&norm.running_var, normalized.variance);
+    normalized.output.reshape([batch, channels, height, width])
+}
+
+/// Batch normalisation of `rows` of `[batch, channels, pixels]` from per-channel sums,
+/// in Burn's tensor operations.
+fn batch_norm_by_sums(norm: &BatchNorm, rows: Tensor<3>) -> Normalized {
+    let [batch, channels, pixels] = rows.dims();
+    let count = (batch * pixels) as f64;
     let mean = rows.clone().sum_dim(2).sum_dim(0).div_scalar(count); // [1, channels, 1]
     let centred = rows - mean.clone();
     let variance = centred
@@ -163,23 +188,11 @@ pub fn batch_norm(norm: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
         .div_scalar(count); // [1, channels, 1]
     let scale = variance.clone().add_scalar(norm.epsilon).sqrt().recip()
         * norm.gamma.val().reshape([1, channels, 1]);
-    let output = centred * scale + norm.beta.val().reshape([1, channels, 1]);
-
-    let momentum = norm.momentum;
-    let update = |state: &RunningState<Tensor<1>>, batch_value: Tensor<3>| {
-        let device = batch_value.device();
-        let running = state.value_sync().to_device(&device);
-        let batch_value = batch_value.detach().reshape([channels]);
-        state.update(
-            running
-                .mul_scalar(1.0 - momentum)
-                .add(batch_value.mul_scalar(momentum))
-                .detach(),
-        );
-    };
-    update(&norm.running_mean, mean);
-    update(&norm.running_var, variance);
-    output.reshape([batch, channels, height, width])
+    Normalized {
+        output: centred * scale + norm.beta.val().reshape([1, channels, 1]),
+        mean: mean.detach().reshape([channels]),
+        variance: variance.detach().reshape([channels]),
+    }
 }
 
 #[cfg(test)]
@@ -228,7 +241,19 @@ mod tests {
 
     #[test]
     fn training_forms_match_burns_modules() {
-        let device = Device::flex().autodiff();
+        // Flex runs this crate's pooling and batch-norm kernels.
+        assert_training_forms_match(Device::flex().autodiff());
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn training_forms_match_burns_modules_off_flex() {
+        // Other backends compute the batch norm from tensor operations and pool with
+        // Burn's module; ndarray stands in for them, as wgpu needs a Vulkan driver.
+        assert_training_forms_match(Device::ndarray().autodiff());
+    }
+
+    fn assert_training_forms_match(device: Device) {
         let (fast, reference) = twin_networks(&device);
         device.seed(11);
         let images = Tensor::<4>::random([6, 1, 28, 28], Distribution::Normal(0.5, 1.0), &device);
