@@ -9,6 +9,7 @@ use burn::tensor::ops::UnfoldOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::NUM_CLASSES;
+use crate::conv::same_convolution;
 use crate::norm::{Normalized, batch_norm_flex};
 use crate::pool::max_pool;
 
@@ -81,7 +82,7 @@ impl Cnn {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = batch_norm(&self.norm_1, input_convolution(&self.conv_1, images)); // [batch, 32, 28, 28]
         let x = self.activation.forward(max_pool(&self.pool, x)); // [batch, 32, 14, 14]
-        let x = batch_norm(&self.norm_2, self.conv_2.forward(x)); // [batch, 64, 14, 14]
+        let x = batch_norm(&self.norm_2, same_convolution(&self.conv_2, x)); // [batch, 64, 14, 14]
         let x = self.activation.forward(max_pool(&self.pool, x)); // [batch, 64, 7, 7]
         let x = x.flatten(1, 3); // [batch, 3136]
         let x = self

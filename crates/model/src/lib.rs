@@ -7,6 +7,7 @@
 
 mod classifier;
 mod cnn;
+mod conv;
 mod mlp;
 mod norm;
 mod pool;
@@ -15,6 +16,7 @@ mod step;
 
 pub use classifier::{Classifier, ModelConfig, ModelKind};
 pub use cnn::{Cnn, CnnConfig, batch_norm, input_convolution};
+pub use conv::same_convolution;
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::{Normalized, batch_norm_flex};
 pub use pool::max_pool;

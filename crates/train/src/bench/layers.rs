@@ -2,8 +2,8 @@
 //!
 //! Each layer is built with the same configuration as `mnist_model::Cnn` and run, in the
 //! form the model computes it, on an input of the shape it receives in training. The first
-//! convolution, the batch norms and the poolings are also timed as Burn's modules compute
-//! them. The
+//! convolution, the second convolution, the batch norms and the poolings are also timed
+//! as Burn's modules compute them. The
 //! backward pass starts from `output.sum()`, so it includes one broadcast of ones besides
 //! the layer's own gradient. The two convolution gradients, which Burn computes with a transposed convolution (input) and a
 //! convolution over swapped batch and channel axes (weight), are also timed apart.
@@ -17,7 +17,9 @@ use burn::nn::{BatchNormConfig, DropoutConfig, LinearConfig, PaddingConfig2d, Re
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use mnist_model::{CnnConfig, IMAGE_SIDE, NUM_CLASSES, batch_norm, input_convolution, max_pool};
+use mnist_model::{
+    CnnConfig, IMAGE_SIDE, NUM_CLASSES, batch_norm, input_convolution, max_pool, same_convolution,
+};
 use serde::Serialize;
 
 use super::BENCH_SEED;
@@ -130,6 +132,9 @@ pub fn profile_cnn_layers(
         forward_backward(tracked(s2), &|x| relu.forward(x).sum())
     }));
     rows.push(time("conv_2", s2.to_vec(), &|| {
+        forward_backward(tracked(s2), &|x| same_convolution(&conv_2, x).sum())
+    }));
+    rows.push(time("conv_2 as Burn's Conv2d", s2.to_vec(), &|| {
         forward_backward(tracked(s2), &|x| conv_2.forward(x).sum())
     }));
     rows.extend(conv_gradients(
