@@ -2,11 +2,12 @@
 //!
 //! Burn 0.22.1 computes a convolution's weight gradient as a convolution over the input
 //! and the output gradient with their batch and channel axes swapped, which copies both
-//! first; the bias gradient swaps axes again before summing. For the CNN's 3×3
-//! convolution of 32 channels into 64 at 14×14, the backward pass took 8.7 to 10.3 ms
-//! of a training step (docs/benchmarks.md). Here the weight gradient is one matrix
-//! product of the output gradient with the input's 3×3 neighbourhoods, and the bias
-//! gradient one sum per channel. The forward pass and the input gradient stay flex's.
+//! first. The bias gradient swaps axes again before summing. For the CNN's 3×3
+//! convolution of 32 channels into 64 at 14×14, that backward pass took 7.8 to 10.3 ms in
+//! runs of `make bench` (docs/benchmarks.md). Here the weight gradient is one matrix
+//! product of the input planes, shifted by each kernel tap, with the output gradient, and
+//! the bias gradient one sum per channel. The forward pass and the input gradient stay
+//! flex's.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -14,22 +15,21 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Shape, Tensor};
 use rayon::prelude::*;
+
+use crate::flex::{dims4, flex_tensor, is_flex, lane_sum, with_values};
 
 /// Applies `conv` to `input` in training on flex through this module's backward pass,
 /// where `conv` has a bias, stride 1, no dilation or grouping, and an odd kernel padded
 /// by half on every side, as the CNN's convolutions are. Elsewhere `conv.forward` runs.
 pub fn same_convolution(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let device = input.device();
-    let on_flex = matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
+    let on_flex = is_flex(&device);
     let [_, _, kernel_h, kernel_w] = conv.weight.dims();
     let padded_by_half = matches!(conv.padding, PaddingConfig2d::Explicit(t, l, b, r)
         if t == kernel_h / 2 && b == kernel_h / 2 && l == kernel_w / 2 && r == kernel_w / 2);
@@ -55,8 +55,8 @@ pub fn same_convolution(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
 
 #[backend_extension(Flex, Autodiff)]
 trait SameConvolution: Backend {
-    /// Stride-1 convolution of `[batch, inputs, height, width]` by `weight` of
-    /// `[outputs, inputs, kernel_h, kernel_w]` plus `bias`, padded to keep the size.
+    /// Convolves `[batch, inputs, height, width]` at stride 1 by `weight` of
+    /// `[outputs, inputs, kernel_h, kernel_w]`, adds `bias`, and pads to keep the size.
     fn convolve_same(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -64,7 +64,7 @@ trait SameConvolution: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Flex's options for a stride-1 convolution by `weight`, padded by half its kernel.
+/// Returns flex's options for a stride-1 convolution by `weight`, padded by half its kernel.
 fn options(weight: &FloatTensor<Flex>) -> ConvOptions<2> {
     let shape = weight.layout().shape();
     ConvOptions::new([1, 1], [shape[2] / 2, shape[3] / 2], [1, 1], 1)
@@ -136,22 +136,7 @@ impl Backward<Flex, 3> for ConvBackward {
     }
 }
 
-/// The f32 values of `tensor` in row-major order, copied only if it is not contiguous.
-fn with_values<T>(tensor: &FloatTensor<Flex>, read: impl FnOnce(&[f32]) -> T) -> T {
-    let tensor = tensor.to_contiguous();
-    let (start, end) = tensor
-        .layout()
-        .contiguous_offsets()
-        .expect("to_contiguous returns a contiguous tensor");
-    read(&tensor.storage::<f32>()[start..end])
-}
-
-fn dims4(tensor: &FloatTensor<Flex>) -> [usize; 4] {
-    let shape = tensor.layout().shape();
-    [shape[0], shape[1], shape[2], shape[3]]
-}
-
-/// Sum of the output gradient over the batch and the pixels of each channel.
+/// Sums the output gradient over the batch and the pixels of each channel.
 fn bias_gradient(output_grad: &FloatTensor<Flex>) -> FloatTensor<Flex> {
     let [batch, channels, height, width] = dims4(output_grad);
     let pixels = height * width;
@@ -162,28 +147,19 @@ fn bias_gradient(output_grad: &FloatTensor<Flex>) -> FloatTensor<Flex> {
                 let sum: f64 = (0..batch)
                     .map(|item| {
                         let start = (item * channels + channel) * pixels;
-                        let row = &grads[start..start + pixels];
-                        let mut lanes = [0.0f32; 8];
-                        let chunks = row.chunks_exact(8);
-                        let tail: f32 = chunks.remainder().iter().sum();
-                        for chunk in chunks {
-                            for (lane, &value) in lanes.iter_mut().zip(chunk) {
-                                *lane += value;
-                            }
-                        }
-                        f64::from(lanes.iter().sum::<f32>() + tail)
+                        lane_sum(&grads[start..start + pixels], |value| value)
                     })
                     .sum();
                 sum as f32
             })
             .collect()
     });
-    Flex::float_from_data(TensorData::new(sums, [channels]), &Default::default())
+    flex_tensor(sums, [channels])
 }
 
-/// `∂weight[o, i, ky, kx] = Σ ∂output[o, p] · input[i, p shifted by (ky, kx)]` over images
-/// and pixels `p`: each input plane shifted by each kernel tap, as a `[taps, batch · pixels]`
-/// matrix, times the output gradient as `[batch · pixels, outputs]`.
+/// Computes `∂weight[o, i, ky, kx] = Σ ∂output[o, p] · input[i, p shifted by (ky, kx)]`
+/// over images and pixels `p`, as each input plane shifted by each kernel tap, a
+/// `[taps, batch · pixels]` matrix, times the output gradient as `[batch · pixels, outputs]`.
 ///
 /// A shifted plane is a copy of whole rows, so building the matrix runs at copy speed.
 fn weight_gradient(
@@ -200,6 +176,7 @@ fn weight_gradient(
     ];
     let pixels = height * width;
     let taps = inputs * kernel_h * kernel_w;
+
     let mut shifted = vec![0.0f32; taps * batch * pixels];
     with_values(input, |values| {
         shifted
@@ -230,8 +207,8 @@ fn weight_gradient(
                 }
             });
     });
-    let device = Default::default();
-    let shifted = Flex::float_from_data(TensorData::new(shifted, [taps, batch * pixels]), &device);
+    let shifted = flex_tensor(shifted, [taps, batch * pixels]);
+
     // [batch, outputs, pixels] → [batch, pixels, outputs] → [batch · pixels, outputs]
     let grads = Flex::float_reshape(output_grad.clone(), Shape::new([batch, outputs, pixels]));
     let grads = Flex::float_swap_dims(grads, 1, 2);

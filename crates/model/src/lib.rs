@@ -8,6 +8,7 @@
 mod classifier;
 mod cnn;
 mod conv;
+mod flex;
 mod mlp;
 mod norm;
 mod pool;

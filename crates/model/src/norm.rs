@@ -3,9 +3,10 @@
 //! Composed of Burn's tensor operations, a training batch norm makes about ten passes
 //! over its activations forward and backward, each allocating a tensor: at 32 channels of
 //! 28×28 it took 0.9 ms forward and 2.8 ms backward (docs/benchmarks.md). Here each
-//! direction is two passes per channel: forward, the statistics and then the normalised
-//! output; backward, the two sums the gradient needs and then the input gradient. It is
-//! a Burn backend extension for flex, with its own backward step under autodiff.
+//! direction makes two passes per channel. Forward, they compute the statistics and then
+//! the normalised output. Backward, they compute the two sums the gradient needs and then
+//! the input gradient. It is a Burn backend extension for flex, with its own backward step
+//! under autodiff.
 
 use std::sync::Arc;
 
@@ -13,11 +14,12 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
+
+use crate::flex::{flex_tensor, is_flex, lane_sum, lane_sum_pairs, with_values};
 
 /// The normalised activations and the batch statistics they were normalised with.
 pub struct Normalized {
@@ -40,11 +42,7 @@ pub fn batch_norm_flex(
     epsilon: f64,
 ) -> Result<Normalized, Tensor<3>> {
     let device = input.device();
-    let on_flex = matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
-    if !(on_flex && device.is_autodiff() && input.dtype() == DType::F32) {
+    if !(is_flex(&device) && device.is_autodiff() && input.dtype() == DType::F32) {
         return Err(input);
     }
     let (output, mean, variance) = <Dispatch as ChannelNormalization>::normalize_channels(
@@ -62,8 +60,8 @@ pub fn batch_norm_flex(
 
 #[backend_extension(Flex, Autodiff)]
 trait ChannelNormalization: Backend {
-    /// Batch normalisation of `[batch, channels, pixels]`; returns the output, the mean and
-    /// the biased variance of each channel.
+    /// Normalises `[batch, channels, pixels]` per channel with the batch statistics, and
+    /// returns the output, the mean and the biased variance of each channel.
     fn normalize_channels(
         input: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -114,7 +112,7 @@ impl<C: CheckpointStrategy> ChannelNormalization for Autodiff<Flex, C> {
     }
 }
 
-/// What the backward pass needs from the forward pass.
+/// State that the backward pass keeps from the forward pass.
 #[derive(Clone, Debug)]
 struct Saved {
     /// `[batch, channels, pixels]`.
@@ -129,11 +127,11 @@ struct Saved {
 
 impl Saved {
     fn mean_tensor(&self) -> FloatTensor<Flex> {
-        flex_tensor(self.mean.to_vec(), vec![self.shape[1]])
+        flex_tensor(self.mean.to_vec(), [self.shape[1]])
     }
 
     fn variance_tensor(&self) -> FloatTensor<Flex> {
-        flex_tensor(self.variance.to_vec(), vec![self.shape[1]])
+        flex_tensor(self.variance.to_vec(), [self.shape[1]])
     }
 }
 
@@ -147,64 +145,17 @@ impl Backward<Flex, 3> for NormBackward {
         let [input_node, gamma_node, beta_node] = ops.parents;
         let output_grad = grads.consume::<Flex>(&ops.node);
         let (input_grad, gamma_grad, beta_grad) = norm_backward(&output_grad, &ops.state);
-        let channels = vec![ops.state.shape[1]];
+        let channels = [ops.state.shape[1]];
         if let Some(node) = input_node {
             grads.register::<Flex>(node.id, input_grad);
         }
         if let Some(node) = gamma_node {
-            grads.register::<Flex>(node.id, flex_tensor(gamma_grad, channels.clone()));
+            grads.register::<Flex>(node.id, flex_tensor(gamma_grad, channels));
         }
         if let Some(node) = beta_node {
             grads.register::<Flex>(node.id, flex_tensor(beta_grad, channels));
         }
     }
-}
-
-/// The f32 values of `tensor` in row-major order, copied only if it is not contiguous.
-fn with_values<T>(tensor: &FloatTensor<Flex>, read: impl FnOnce(&[f32]) -> T) -> T {
-    let tensor = tensor.to_contiguous();
-    let (start, end) = tensor
-        .layout()
-        .contiguous_offsets()
-        .expect("to_contiguous returns a contiguous tensor");
-    read(&tensor.storage::<f32>()[start..end])
-}
-
-fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Flex> {
-    Flex::float_from_data(TensorData::new(values, shape), &Default::default())
-}
-
-/// Sum of `values` in eight f32 lanes, which the compiler keeps in one vector register,
-/// added up in f64 at the end.
-fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f64 {
-    let mut lanes = [0.0f32; 8];
-    let chunks = values.chunks_exact(8);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &value) in lanes.iter_mut().zip(chunk) {
-            *lane += term(value);
-        }
-    }
-    let tail: f64 = rest.iter().map(|&value| f64::from(term(value))).sum();
-    lanes.iter().map(|&lane| f64::from(lane)).sum::<f64>() + tail
-}
-
-/// Sum of `term(a, b)` over pairs of `first` and `second`, as [`lane_sum`].
-fn lane_sum_pairs(first: &[f32], second: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
-    let mut lanes = [0.0f32; 8];
-    let chunks = first.chunks_exact(8).zip(second.chunks_exact(8));
-    let split = first.len() - first.len() % 8;
-    for (a, b) in chunks {
-        for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
-            *lane += term(a, b);
-        }
-    }
-    let tail: f64 = first[split..]
-        .iter()
-        .zip(&second[split..])
-        .map(|(&a, &b)| f64::from(term(a, b)))
-        .sum();
-    lanes.iter().map(|&lane| f64::from(lane)).sum::<f64>() + tail
 }
 
 /// Per-channel sums of `term` over every batch item's `[pixels]` row of that channel.
@@ -287,7 +238,7 @@ fn norm_forward(
         variance: Arc::new(variance),
         inverse_std: Arc::new(inverse_std),
     };
-    (flex_tensor(output, shape.to_vec()), saved)
+    (flex_tensor(output, shape), saved)
 }
 
 /// Gradients of the input, gamma and beta.
@@ -342,11 +293,7 @@ fn norm_backward(
             (gamma_grad, beta_grad)
         })
     });
-    (
-        flex_tensor(input_grad, shape.to_vec()),
-        gamma_grad,
-        beta_grad,
-    )
+    (flex_tensor(input_grad, shape), gamma_grad, beta_grad)
 }
 
 #[cfg(test)]

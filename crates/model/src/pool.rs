@@ -13,13 +13,14 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2d;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
+
+use crate::flex::{dims4, flex_tensor, is_flex, with_values};
 
 /// Applies `pool` to `input`, through this module's kernel where it computes the same
 /// function: on flex, for f32 values, with 2×2 windows at stride 2 and no padding.
@@ -28,10 +29,7 @@ use rayon::prelude::*;
 /// Ties go to the first of the window's values in row order, and a NaN wins over numbers,
 /// as in burn-flex, so values and gradients are Burn's own.
 pub fn max_pool(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
-    let on_flex = matches!(
-        input.device().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
+    let on_flex = is_flex(&input.device());
     let two_by_two = pool.kernel_size == [2, 2]
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]
@@ -51,8 +49,8 @@ pub fn max_pool(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
 
 #[backend_extension(Flex, Autodiff)]
 trait WindowPooling: Backend {
-    /// The largest value of each 2×2 window of `[batch, channels, height, width]`, at
-    /// stride 2; an odd last row or column is left out.
+    /// Takes the largest value of each 2×2 window of `[batch, channels, height, width]` at
+    /// stride 2. An odd last row or column is left out.
     fn max_pool_2x2(input: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
@@ -78,8 +76,8 @@ impl<C: CheckpointStrategy> WindowPooling for Autodiff<Flex, C> {
     }
 }
 
-/// Which value of each window won the forward pass: 0 and 1 in the window's top row,
-/// 2 and 3 in its bottom row. One byte per output, kept for the backward pass.
+/// Corners that won the forward pass, one byte per output, kept for the backward pass:
+/// 0 and 1 in a window's top row, 2 and 3 in its bottom row.
 #[derive(Clone, Debug)]
 struct Winners {
     input_shape: [usize; 4],
@@ -101,28 +99,8 @@ impl Backward<Flex, 1> for MaxPoolBackward {
     }
 }
 
-/// The f32 values of `tensor` in row-major order, copied only if it is not contiguous.
-fn with_values<T>(tensor: &FloatTensor<Flex>, read: impl FnOnce(&[f32]) -> T) -> T {
-    let tensor = tensor.to_contiguous();
-    let (start, end) = tensor
-        .layout()
-        .contiguous_offsets()
-        .expect("to_contiguous returns a contiguous tensor");
-    read(&tensor.storage::<f32>()[start..end])
-}
-
-fn dims(tensor: &FloatTensor<Flex>) -> [usize; 4] {
-    let shape = tensor.layout().shape();
-    assert_eq!(shape.num_dims(), 4, "max_pool_2x2 takes a 4-D tensor");
-    [shape[0], shape[1], shape[2], shape[3]]
-}
-
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
-    Flex::float_from_data(TensorData::new(values, shape), &Default::default())
-}
-
 fn pool_forward(input: &FloatTensor<Flex>) -> (FloatTensor<Flex>, Winners) {
-    let input_shape = dims(input);
+    let input_shape = dims4(input);
     let [batch, channels, height, width] = input_shape;
     let (out_height, out_width) = (height / 2, width / 2);
     let outputs = batch * channels * out_height * out_width;
@@ -228,7 +206,7 @@ fn pool_backward(output_grad: &FloatTensor<Flex>, winners: &Winners) -> FloatTen
 #[cfg(test)]
 mod tests {
     use burn::nn::pool::MaxPool2dConfig;
-    use burn::tensor::{Device, Distribution};
+    use burn::tensor::{Device, Distribution, TensorData};
 
     use super::*;
 
