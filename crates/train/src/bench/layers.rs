@@ -1,12 +1,12 @@
 //! Time of each layer of the CNN's training step, forward and backward, measured alone.
 //!
 //! Each layer is built with the same configuration as `mnist_model::Cnn` and run, in the
-//! form the model computes it, on an input of the shape it receives in training. The first
-//! convolution, the second convolution, the batch norms and the poolings are also timed
-//! as Burn's modules compute them. The
-//! backward pass starts from `output.sum()`, so it includes one broadcast of ones besides
-//! the layer's own gradient. The two convolution gradients, which Burn computes with a transposed convolution (input) and a
-//! convolution over swapped batch and channel axes (weight), are also timed apart.
+//! form the model computes it, on an input of the shape it receives in training. Both
+//! convolutions, the batch norms and the poolings are also timed as Burn's modules compute
+//! them. The backward pass starts from `output.sum()`, so it includes one broadcast of
+//! ones besides the layer's own gradient. The second convolution's two gradients are also
+//! timed apart as Burn computes them: a transposed convolution for the input, and a
+//! convolution over swapped batch and channel axes for the weight.
 
 use std::time::Instant;
 
@@ -225,14 +225,14 @@ fn conv_gradients(
     vec![
         LayerTime {
             backend: backend.name().to_string(),
-            layer: format!("{name} input gradient"),
+            layer: format!("{name} input gradient, Burn's"),
             input: input_shape.to_vec(),
             forward_ms: input_grad_ms,
             backward_ms: None,
         },
         LayerTime {
             backend: backend.name().to_string(),
-            layer: format!("{name} weight gradient"),
+            layer: format!("{name} weight gradient, Burn's"),
             input: input_shape.to_vec(),
             forward_ms: weight_grad_ms,
             backward_ms: None,
