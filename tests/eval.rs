@@ -318,7 +318,8 @@ fn training_ends_with_a_summary() {
         "artifacts in",
         path_text(&shared.run_dir()),
         "make eval MODEL=mlp ARTIFACT_DIR=",
-        "/mnist-eval --model mlp",
+        "/mnist-eval --model mlp --artifact-dir /",
+        " --data-dir /",
     ] {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }

@@ -10,11 +10,12 @@ use crate::plot::{self, CONFUSION_FILE, CURVES_FILE, MISTAKES_FILE};
 use crate::report::EVAL_FILE;
 use crate::run::RunSummary;
 
-/// Finishes a saved run and returns its summary for standard output.
+/// Finishes a saved run and returns its summary for standard output. `data_dir` is the
+/// MNIST folder the run read, named in the evaluation command it suggests.
 ///
 /// Failures here do not undo the run: each one is printed on standard error as a warning
 /// and leaves its file out.
-pub fn finish_run(summary: &RunSummary) -> String {
+pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
     let run_dir = &summary.artifact_dir;
     remove_stale_evaluation(run_dir);
     let rows = match read_epoch_log(&run_dir.join(METRICS_FILE)) {
@@ -68,14 +69,17 @@ pub fn finish_run(summary: &RunSummary) -> String {
     } else {
         format!(" ARTIFACT_DIR={}", artifact_dir.display())
     };
+    // The direct command uses absolute paths, so that it works from any folder.
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let _ = writeln!(
         text,
         "per-class scores, confusion matrix and mistakes: make eval MODEL={}{make_dir}, or {} \
-         --model {} --artifact-dir {}",
+         --model {} --artifact-dir {} --data-dir {}",
         summary.model,
         eval_command().display(),
         summary.model,
-        artifact_dir.display()
+        absolute(artifact_dir).display(),
+        absolute(data_dir).display()
     );
     text
 }

@@ -163,7 +163,7 @@ fn main() -> ExitCode {
     };
     match train(&config, &paths, options) {
         Ok(summary) => {
-            let report = finish_run(&summary);
+            let report = finish_run(&summary, &paths.data_dir);
             mnist_train::outln!("{}", report.trim_end());
             ExitCode::SUCCESS
         }
