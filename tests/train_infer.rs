@@ -268,13 +268,36 @@ fn same_seed_gives_the_same_weights() {
     );
 }
 
+/// The tests' standard output is a pipe, so the dashboard cannot draw and the run warns.
+#[test]
+fn dashboard_without_terminal_warns_and_trains() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let output = run(Command::new(binary("mnist-train"))
+        .args(["--limit", "500", "--epochs", "1", "--progress", "dashboard"])
+        .args(["--data-dir", path_text(&dataset_dir())])
+        .args(["--artifact-dir", path_text(artifacts.path())]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        stderr.contains("--progress dashboard needs a terminal"),
+        "no warning: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("epoch 1/1"), "no plain progress: {stdout}");
+}
+
 #[test]
 fn invalid_training_flags_are_rejected_before_work() {
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["--epochs", "0"], "0"),
         (
             &["--batch-size", "100000"],
             "larger than the 54000 training images",
+        ),
+        // 50 images less the validation tenth leave 45 to train on.
+        (
+            &["--batch-size", "64", "--limit", "50"],
+            "45 training images that --limit 50 leaves",
         ),
         (&["--batch-size", "-3"], "-3"),
         (&["--learning-rate", "NaN"], "NaN"),
@@ -509,6 +532,8 @@ fn ctrl_c_stops_training_and_keeps_checkpoints() {
     );
     assert!(stderr.contains("stopped by Ctrl-C"), "{stderr}");
     assert!(stderr.contains("checkpoint of epoch"), "{stderr}");
+    // The folder held no record before this run, so the message names none.
+    assert!(!stderr.contains("earlier run"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!printed.iter().any(|line| line.starts_with("epoch 50/50")));
 

@@ -110,9 +110,16 @@ pub fn train(
     );
     let (train_images, valid_images) = (split.train.len(), split.valid.len());
     if config.batch_size > train_images {
+        let (source, remedy) = match config.limit {
+            Some(limit) => (
+                format!(" that --limit {limit} leaves"),
+                " or a larger --limit",
+            ),
+            None => (String::new(), ""),
+        };
         return Err(TrainError::InvalidSetting(format!(
-            "--batch-size {} is larger than the {train_images} training images, so every \
-             epoch would be a single step; use at most {train_images}",
+            "--batch-size {} is larger than the {train_images} training images{source}, so \
+             every epoch would be a single step; use at most {train_images}{remedy}",
             config.batch_size
         )));
     }
@@ -343,10 +350,17 @@ fn describe_stop(run_dir: &Path, reason: &str) -> String {
         ),
         None => "no epoch finished, so no checkpoint was written".to_string(),
     };
+    let earlier = if run_dir.join(RECORD_FILE).is_file() {
+        format!(
+            ", and those of an earlier run in {} are unchanged",
+            run_dir.display()
+        )
+    } else {
+        String::new()
+    };
     format!(
         "{reason}. {saved_capitalised}. No new {RECORD_FILE}, {CONFIG_FILE} or {SUMMARY_FILE} \
-         was written, and those of an earlier run in {} are unchanged",
-        run_dir.display(),
+         was written{earlier}",
         saved_capitalised = capitalise(&saved),
     )
 }
@@ -362,7 +376,8 @@ fn capitalise(text: &str) -> String {
 /// Picks the dashboard or the plain renderer.
 ///
 /// The dashboard needs a terminal: Burn's renderer panics in its drawing thread without
-/// one, so `Dashboard` falls back to plain lines when standard output is not a terminal.
+/// one, so `Dashboard` falls back to plain lines, with a warning, when standard output is
+/// not a terminal.
 fn renderer(
     progress: ProgressMode,
     interrupter: Interrupter,
@@ -377,6 +392,13 @@ fn renderer(
                 Start::Resume(epoch) => Some(epoch),
             };
             default_renderer(interrupter, checkpoint)
+        }
+        ProgressMode::Dashboard => {
+            crate::errln!(
+                "warning: --progress dashboard needs a terminal on standard output (and TERM \
+                 other than dumb); printing plain progress lines instead"
+            );
+            Box::new(PlainRenderer::new())
         }
         _ => Box::new(PlainRenderer::new()),
     }
