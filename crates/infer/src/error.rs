@@ -19,16 +19,15 @@ pub const EXIT_WRITE: i32 = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
     #[error(
-        "{path}: no trained model here; run `make train MODEL={model}` first, or pass the \
-         folder of your runs with --artifact-dir",
-        model = model_of(path)
+        "{path}: no trained model here; run `{command}` first, or pass the folder of your \
+         runs with --artifact-dir",
+        command = train_command(path)
     )]
     ModelMissing { path: PathBuf },
 
     #[error(
-        "{path}: cannot load the trained model: {reason}; train it again with \
-         `make train MODEL={model}`",
-        model = model_of(path)
+        "{path}: cannot load the trained model: {reason}; train it again with `{command}`",
+        command = train_command(path)
     )]
     ModelInvalid { path: PathBuf, reason: String },
 
@@ -63,13 +62,26 @@ pub enum InferError {
     Prediction(String),
 }
 
-/// Returns the model name a run file belongs to: the name of its folder, as `mnist-train`
-/// lays runs out in `<artifact-dir>/<model>/`.
-fn model_of(path: &std::path::Path) -> String {
-    path.parent()
+/// Returns the `make train` command that writes the run file at `path`. `mnist-train`
+/// lays runs out in `<artifact-dir>/<model>/`, so the file's folder names the model and
+/// the folder above it the artifact folder, given as `ARTIFACT_DIR` unless it is the
+/// Makefile's default.
+fn train_command(path: &std::path::Path) -> String {
+    let run_dir = path.parent();
+    let model = run_dir
         .and_then(|dir| dir.file_name())
         .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "mlp".to_string())
+        .unwrap_or_else(|| "mlp".to_string());
+    match run_dir.and_then(|dir| dir.parent()) {
+        None => format!("make train MODEL={model}"),
+        Some(dir) if dir == std::path::Path::new("artifacts") => {
+            format!("make train MODEL={model}")
+        }
+        Some(dir) if dir.as_os_str().is_empty() => {
+            format!("make train MODEL={model} ARTIFACT_DIR=.")
+        }
+        Some(dir) => format!("make train MODEL={model} ARTIFACT_DIR={}", dir.display()),
+    }
 }
 
 impl InferError {
@@ -96,5 +108,28 @@ impl InferError {
             InferError::Image { .. } => EXIT_BAD_IMAGE,
             InferError::Prediction(_) => EXIT_FAILURE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::train_command;
+
+    #[test]
+    fn train_command_names_custom_artifact_folder() {
+        assert_eq!(
+            train_command(Path::new("artifacts/cnn/model.bpk")),
+            "make train MODEL=cnn"
+        );
+        assert_eq!(
+            train_command(Path::new("/tmp/runs/mlp/model.bpk")),
+            "make train MODEL=mlp ARTIFACT_DIR=/tmp/runs"
+        );
+        assert_eq!(
+            train_command(Path::new("cnn/config.json")),
+            "make train MODEL=cnn ARTIFACT_DIR=."
+        );
     }
 }
