@@ -280,6 +280,32 @@ fn resume_skips_incomplete_checkpoint() {
     }
 }
 
+/// A loss that turns NaN right after resuming may come from a damaged checkpoint, for
+/// which a lower learning rate is no cure, so the message also offers --restart.
+#[test]
+fn divergence_after_resume_offers_restart() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let stopped = train_stopped_in_epoch(&MLP_RUN, artifacts.path(), 2);
+    assert_eq!(
+        stopped.status.code(),
+        Some(EXIT_INTERRUPTED),
+        "{}",
+        describe(&stopped)
+    );
+
+    let mut resume = train_command(&[&MLP_RUN[..], &["--resume"]].concat(), artifacts.path());
+    let resumed = run(resume.env("MNIST_TRAIN_INJECT_NAN_AT_STEP", "3"));
+    let stderr = stderr_of(&resumed);
+    assert_eq!(resumed.status.code(), Some(9), "{}", describe(&resumed));
+    assert!(stderr.contains("lower --learning-rate"), "{stderr}");
+    assert!(
+        stderr.contains("resumed from the checkpoint of epoch 1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--restart"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Starts a run, reads its progress until `line_prefix` appears, waits `delay_ms` and then
 /// sends SIGKILL. Returns whether the run had already finished on its own.
 fn kill_after_line(flags: &[&str], artifacts: &Path, line_prefix: &str, delay_ms: u64) -> bool {

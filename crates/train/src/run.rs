@@ -230,7 +230,17 @@ pub fn train(
     let diverged = divergence.lock().ok().and_then(|report| report.clone());
     if let Some(report) = diverged {
         resume::forget(&run_dir)?;
-        return Err(TrainError::Diverged(describe_stop(&run_dir, &report)));
+        let mut message = describe_stop(&run_dir, &report);
+        // A checkpoint with damaged optimizer state also makes the loss NaN at once,
+        // and no learning rate cures that.
+        if let Start::Resume(epoch) = start {
+            message.push_str(&format!(
+                ". This run resumed from the checkpoint of epoch {epoch}: if that checkpoint \
+                 is damaged, a lower rate does not help, and --restart (RESTART=1) trains \
+                 from the start"
+            ));
+        }
+        return Err(TrainError::Diverged(message));
     }
     let finished_epochs = finished_epochs.load(std::sync::atomic::Ordering::SeqCst);
     if result.interrupted.is_some() || finished_epochs < config.epochs {
