@@ -201,6 +201,7 @@ mod tests {
     use burn::tensor::{Distribution, Tensor};
 
     use super::*;
+    use crate::compare::{assert_same_gradient, relative_gap};
 
     /// Computes the network with Burn's modules alone, in the textbook order.
     fn reference_forward(cnn: &Cnn, images: Tensor<4>) -> Tensor<2> {
@@ -212,13 +213,6 @@ mod tests {
         cnn.output.forward(x)
     }
 
-    /// Largest absolute difference between two tensors, relative to the reference's
-    /// largest magnitude, or to 1e-3 where that is smaller.
-    fn relative_gap<const D: usize>(actual: Tensor<D>, expected: Tensor<D>) -> f32 {
-        let scale = expected.clone().abs().max().into_scalar::<f32>().max(1e-3);
-        (actual - expected).abs().max().into_scalar::<f32>() / scale
-    }
-
     /// Two copies of one freshly initialised network without dropout, whose
     /// running statistics are separate.
     fn twin_networks(device: &Device) -> (Cnn, Cnn) {
@@ -226,18 +220,6 @@ mod tests {
         let first = config.init(device);
         let second = config.init(device).load_record(first.clone().into_record());
         (first, second)
-    }
-
-    /// Asserts that two optional gradients exist and agree to a relative 1e-4.
-    fn assert_same_gradient<const D: usize>(
-        name: &str,
-        actual: Option<Tensor<D>>,
-        expected: Option<Tensor<D>>,
-    ) {
-        let actual = actual.unwrap_or_else(|| panic!("{name}: no gradient"));
-        let expected = expected.unwrap_or_else(|| panic!("{name}: no reference gradient"));
-        let gap = relative_gap(actual, expected);
-        assert!(gap < 1e-4, "{name}: gradients differ by {gap}");
     }
 
     #[test]
@@ -273,21 +255,25 @@ mod tests {
             "conv_1 weight",
             fast.conv_1.weight.grad(&grads),
             reference.conv_1.weight.grad(&expected_grads),
+            1e-4,
         );
         assert_same_gradient(
             "conv_2 weight",
             fast.conv_2.weight.grad(&grads),
             reference.conv_2.weight.grad(&expected_grads),
+            1e-4,
         );
         assert_same_gradient(
             "hidden weight",
             fast.hidden.weight.grad(&grads),
             reference.hidden.weight.grad(&expected_grads),
+            1e-4,
         );
         assert_same_gradient(
             "output weight",
             fast.output.weight.grad(&grads),
             reference.output.weight.grad(&expected_grads),
+            1e-4,
         );
         for (name, actual, expected) in [
             ("norm_1", &fast.norm_1, &reference.norm_1),
@@ -297,11 +283,13 @@ mod tests {
                 &format!("{name} gamma"),
                 actual.gamma.grad(&grads),
                 expected.gamma.grad(&expected_grads),
+                1e-4,
             );
             assert_same_gradient(
                 &format!("{name} beta"),
                 actual.beta.grad(&grads),
                 expected.beta.grad(&expected_grads),
+                1e-4,
             );
             // Both took one batch, so the running statistics moved alike, and away from
             // their initial zeros and ones. `value_sync` reads the updated values.

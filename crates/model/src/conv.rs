@@ -224,11 +224,7 @@ mod tests {
     use burn::tensor::{Device, Distribution};
 
     use super::*;
-
-    fn relative_gap<const D: usize>(actual: Tensor<D>, expected: Tensor<D>) -> f32 {
-        let scale = expected.clone().abs().max().into_scalar::<f32>().max(1e-3);
-        (actual - expected).abs().max().into_scalar::<f32>() / scale
-    }
+    use crate::compare::{assert_same_gradient, relative_gap};
 
     /// Compares output and gradients with Burn's `Conv2d` for a `kernel` padded by half.
     fn assert_matches_burn(input_shape: [usize; 4], outputs: usize, kernel: [usize; 2]) {
@@ -269,10 +265,7 @@ mod tests {
             ("bias", bias.grad(&ours_grads), bias.grad(&burns_grads)),
         ];
         for (name, ours, burns) in pairs {
-            let ours = ours.unwrap_or_else(|| panic!("{name}: no gradient"));
-            let burns = burns.unwrap_or_else(|| panic!("{name}: no reference gradient"));
-            let gap = relative_gap(ours, burns);
-            assert!(gap < 1e-5, "{name} gradients differ by {gap}");
+            assert_same_gradient(name, ours, burns, 1e-5);
         }
     }
 

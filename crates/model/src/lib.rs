@@ -7,6 +7,8 @@
 
 mod classifier;
 mod cnn;
+#[cfg(test)]
+mod compare;
 mod conv;
 mod flex;
 mod mlp;

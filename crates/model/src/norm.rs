@@ -303,12 +303,7 @@ mod tests {
     use burn::tensor::{Device, Distribution};
 
     use super::*;
-
-    /// Largest absolute difference, relative to the reference's largest magnitude.
-    fn relative_gap<const D: usize>(actual: Tensor<D>, expected: Tensor<D>) -> f32 {
-        let scale = expected.clone().abs().max().into_scalar::<f32>().max(1e-3);
-        (actual - expected).abs().max().into_scalar::<f32>() / scale
-    }
+    use crate::compare::{assert_same_gradient, relative_gap};
 
     /// Compares the kernel with Burn's `BatchNorm` in training on `input` of
     /// `[batch, channels, height, width]`: output, statistics and all three gradients.
@@ -382,10 +377,7 @@ mod tests {
             ),
         ];
         for (name, ours, burns) in pairs {
-            let ours = ours.unwrap_or_else(|| panic!("{name}: no gradient"));
-            let burns = burns.unwrap_or_else(|| panic!("{name}: no reference gradient"));
-            let gap = relative_gap(ours, burns);
-            assert!(gap < 1e-4, "{name} gradients differ by {gap}");
+            assert_same_gradient(name, ours, burns, 1e-4);
         }
     }
 
