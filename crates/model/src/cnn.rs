@@ -71,11 +71,13 @@ impl Cnn {
     /// Computes logits for normalised images of `[batch, 1, 28, 28]`.
     ///
     /// The network is conv → batch norm → ReLU → 2×2 max pooling, twice, then the two
-    /// linear layers. Four layers are computed in equivalent forms that flex runs faster;
+    /// linear layers. Five layers are computed in equivalent forms that flex runs faster;
     /// the weights and the record are those of Burn's modules:
     /// - the first convolution as a matrix product with the unfolded image (see
     ///   [`input_convolution`]),
     /// - batch normalisation in training out of per-channel sums (see [`batch_norm`]),
+    /// - the second convolution's weight and bias gradients on flex by this crate's
+    ///   kernels (see [`same_convolution`]),
     /// - max pooling on flex by this crate's kernel (see [`max_pool`]),
     /// - ReLU after the pooling instead of before: the maximum of rectified values is
     ///   the rectified maximum, and pooling leaves a quarter of the values to rectify.

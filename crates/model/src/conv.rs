@@ -16,10 +16,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::module::Param;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Shape, Tensor};
+use burn::tensor::{DType, FloatDType, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::flex::{dims4, flex_tensor, is_flex, lane_sum, with_values};
@@ -39,10 +40,11 @@ pub fn same_convolution(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
         && kernel_h % 2 == 1
         && kernel_w % 2 == 1
         && padded_by_half;
+    let all_f32 = |bias: &Param<Tensor<1>>| {
+        [input.dtype(), conv.weight.dtype(), bias.dtype()] == [DType::F32; 3]
+    };
     match &conv.bias {
-        Some(bias)
-            if on_flex && device.is_autodiff() && supported && input.dtype() == DType::F32 =>
-        {
+        Some(bias) if on_flex && device.is_autodiff() && supported && all_f32(bias) => {
             Tensor::from_dispatch(<Dispatch as SameConvolution>::convolve_same(
                 input.into_dispatch(),
                 conv.weight.val().into_dispatch(),
@@ -176,6 +178,10 @@ fn weight_gradient(
     ];
     let pixels = height * width;
     let taps = inputs * kernel_h * kernel_w;
+    if taps * batch * pixels == 0 {
+        // An empty batch or image: no product to compute, and no rows to split.
+        return Flex::float_zeros(weight_shape, &Default::default(), FloatDType::F32);
+    }
 
     let mut shifted = vec![0.0f32; taps * batch * pixels];
     with_values(input, |values| {

@@ -14,8 +14,8 @@ pub(crate) fn is_flex(device: &Device) -> bool {
     )
 }
 
-/// Calls `read` with the f32 values of `tensor` in row-major order, copying them only if
-/// the tensor is not contiguous.
+/// Calls `read` with the f32 values of `tensor` in row-major order. A view that is not
+/// contiguous, starts at an offset or shares a larger buffer is copied first.
 pub(crate) fn with_values<T>(tensor: &FloatTensor<Flex>, read: impl FnOnce(&[f32]) -> T) -> T {
     let tensor = tensor.to_contiguous();
     let (start, end) = tensor
@@ -41,7 +41,8 @@ pub(crate) fn dims4(tensor: &FloatTensor<Flex>) -> [usize; 4] {
 }
 
 /// Sums `term` of each value in eight f32 lanes, so that the compiler can keep them in one
-/// vector register, and adds the lanes up in f64.
+/// vector register, and adds the lanes up in f64. Each lane sums in f32, so a long slice
+/// keeps f32 precision; callers sum rows of at most a few thousand values.
 pub(crate) fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f64 {
     let mut lanes = [0.0f32; 8];
     let chunks = values.chunks_exact(8);
@@ -57,6 +58,11 @@ pub(crate) fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f64 {
 
 /// Sums `term` of each pair of values from `first` and `second`, as [`lane_sum`] does.
 pub(crate) fn lane_sum_pairs(first: &[f32], second: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
+    assert_eq!(
+        first.len(),
+        second.len(),
+        "lane_sum_pairs takes slices of one length"
+    );
     let mut lanes = [0.0f32; 8];
     let split = first.len() - first.len() % 8;
     for (a, b) in first.chunks_exact(8).zip(second.chunks_exact(8)) {

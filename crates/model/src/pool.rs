@@ -26,8 +26,8 @@ use crate::flex::{dims4, flex_tensor, is_flex, with_values};
 /// function: on flex, for f32 values, with 2×2 windows at stride 2 and no padding.
 /// Elsewhere Burn's `MaxPool2d` runs.
 ///
-/// Ties go to the first of the window's values in row order, and a NaN wins over numbers,
-/// as in burn-flex, so values and gradients are Burn's own.
+/// Ties go to the first of the window's values in row order, and the last NaN in a window
+/// wins over numbers, as in burn-flex, so values and gradients are Burn's own.
 pub fn max_pool(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
     let on_flex = is_flex(&input.device());
     let two_by_two = pool.kernel_size == [2, 2]
