@@ -194,7 +194,7 @@ fn resume_with_other_settings_is_rejected() {
     assert_eq!(stopped.status.code(), Some(EXIT_INTERRUPTED));
 
     let changed = [
-        "--model", "mlp", "--limit", "3000", "--epochs", "4", "--seed", "1", "--resume",
+        "--model", "mlp", "--limit", "2000", "--epochs", "4", "--seed", "1", "--resume",
     ];
     let output = train(&changed, artifacts.path());
     assert_eq!(
@@ -207,6 +207,7 @@ fn resume_with_other_settings_is_rejected() {
     assert!(stderr.contains("epochs 3 → 4"), "{stderr}");
     assert!(stderr.contains("seed 42 → 1"), "{stderr}");
     assert!(stderr.contains("augmentation false → true"), "{stderr}");
+    assert!(stderr.contains("limit 3000 → 2000"), "{stderr}");
     assert!(!stderr.contains("batch size"), "{stderr}");
 
     // The CNN's folder contains no interrupted run, whatever the MLP's contains.
@@ -304,6 +305,40 @@ fn divergence_after_resume_offers_restart() {
     );
     assert!(stderr.contains("--restart"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// When no checkpoint of an interrupted run loads, resuming names the damaged epochs
+/// instead of claiming that none finished.
+#[test]
+fn resume_with_every_checkpoint_damaged_names_them() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let stopped = train_stopped_in_epoch(&MLP_RUN, artifacts.path(), 3);
+    assert_eq!(
+        stopped.status.code(),
+        Some(EXIT_INTERRUPTED),
+        "{}",
+        describe(&stopped)
+    );
+    let checkpoint_dir = artifacts.path().join("mlp/checkpoint");
+    for epoch in [1, 2] {
+        std::fs::write(
+            checkpoint_dir.join(format!("model-{epoch}.bpk")),
+            b"damaged",
+        )
+        .expect("overwrite model checkpoint");
+    }
+
+    let resumed = train(&[&MLP_RUN[..], &["--resume"]].concat(), artifacts.path());
+    let stderr = stderr_of(&resumed);
+    assert_eq!(
+        resumed.status.code(),
+        Some(EXIT_RESUME),
+        "{}",
+        describe(&resumed)
+    );
+    assert!(stderr.contains("the files of epoch 1, 2"), "{stderr}");
+    assert!(stderr.contains("--restart"), "{stderr}");
+    assert!(!stderr.contains("first epoch"), "{stderr}");
 }
 
 /// Starts a run, reads its progress until `line_prefix` appears, waits `delay_ms` and then

@@ -179,10 +179,24 @@ fn resumable_epoch(
             }
             Ok(epoch)
         }
-        None => Err(TrainError::Resume(format!(
-            "cannot resume: the interrupted run in {dir} stopped before it finished its first epoch, so \
-             it has no complete checkpoint; train without --resume to start again"
-        ))),
+        None => {
+            let found = checkpoint_epochs(checkpoint_dir);
+            Err(TrainError::Resume(if found.is_empty() {
+                format!(
+                    "cannot resume: {dir} holds no checkpoint, because the interrupted run \
+                     stopped before it finished its first epoch or its checkpoints were \
+                     removed; pass --restart (RESTART=1) to train from the start"
+                )
+            } else {
+                let epochs: Vec<String> = found.iter().map(|epoch| epoch.to_string()).collect();
+                format!(
+                    "cannot resume: no checkpoint in {dir} can be read: the files of epoch {} \
+                     are damaged or incomplete; pass --restart (RESTART=1) to train from the \
+                     start",
+                    epochs.join(", ")
+                )
+            }))
+        }
     }
 }
 
@@ -238,11 +252,8 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
         saved.valid_fraction.to_string(),
         requested.valid_fraction.to_string(),
     );
-    compare(
-        "limit",
-        format!("{:?}", saved.limit),
-        format!("{:?}", requested.limit),
-    );
+    let limit = |limit: Option<usize>| limit.map_or("none".to_string(), |n| n.to_string());
+    compare("limit", limit(saved.limit), limit(requested.limit));
 
     // The model kind is reported once; its configuration only when the kinds agree.
     if saved.model.kind != requested.model.kind {
