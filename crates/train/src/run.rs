@@ -261,6 +261,8 @@ pub fn train(
         return Err(TrainError::Interrupted(message));
     }
 
+    // Every epoch has trained: a first signal from here on lets the run finish.
+    TRAINING_DONE.store(true, std::sync::atomic::Ordering::SeqCst);
     let model = result.model;
     let evaluation = evaluate(
         &model,
@@ -312,8 +314,13 @@ fn print_header(config: &TrainingConfig) {
     );
 }
 
+/// Set once every epoch has trained, when only the test evaluation and the saving remain.
+static TRAINING_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Asks the learner to stop at its next step on the first SIGINT (Ctrl-C) or SIGTERM, and
-/// ends the process with exit code 130 on a second one.
+/// ends the process with exit code 130 on a second one. Once every epoch has trained, the
+/// first signal only says that the run is finishing, because there is no step left to
+/// stop after and the trained model is about to be saved.
 ///
 /// Stopping between steps lets Burn finish writing any checkpoint it started. The
 /// dashboard puts the terminal in raw mode, where Ctrl-C is a key press rather than a
@@ -341,6 +348,13 @@ fn stop_on_signals(interrupter: &Interrupter) {
             } else {
                 "SIGTERM"
             };
+            if TRAINING_DONE.load(std::sync::atomic::Ordering::SeqCst) {
+                crate::errln!(
+                    "{name}: every epoch has trained, so the run finishes its test evaluation \
+                     and saves the model; press Ctrl-C again to quit without saving"
+                );
+                continue;
+            }
             crate::errln!(
                 "{name}: stopping after the current step; press Ctrl-C again to quit now"
             );
