@@ -16,8 +16,8 @@ SAMPLES_DIR ?= datasets/samples
 FIXTURES_DIR ?= datasets/fixtures
 
 # Optional training flags; unset ones take mnist-train's defaults.
-TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir $(DATASET_DIR) \
-	--artifact-dir $(ARTIFACT_DIR) \
+TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir "$(DATASET_DIR)" \
+	--artifact-dir "$(ARTIFACT_DIR)" \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) \
 	$(if $(LR),--learning-rate $(LR)) $(if $(LR_SCHEDULE),--lr-schedule $(LR_SCHEDULE)) \
 	$(if $(filter 0,$(AUGMENT)),--no-augment) $(if $(SEED),--seed $(SEED)) \
@@ -52,7 +52,7 @@ build:
 	$(CARGO) build --release --locked --workspace --bins
 
 data: build
-	$(BIN)/mnist-data fetch --dir $(DATASET_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(BIN)/mnist-data fetch --dir "$(DATASET_DIR)" $(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
 
 train: data $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
 	$(BIN)/mnist-train $(TRAIN_FLAGS)
@@ -60,25 +60,25 @@ train: data $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
 # The backend defaults to the one the model was trained on; BACKEND given on the command
 # line or in the environment overrides it.
 eval: data setup-fonts $(if $(filter wgpu,$(BACKEND)),setup-wgpu)
-	$(BIN)/mnist-eval --model $(MODEL) --data-dir $(DATASET_DIR) --artifact-dir $(ARTIFACT_DIR) \
+	$(BIN)/mnist-eval --model $(MODEL) --data-dir "$(DATASET_DIR)" --artifact-dir "$(ARTIFACT_DIR)" \
 		$(if $(filter command line environment,$(origin BACKEND)),--backend $(BACKEND))
 
 infer: build
 	@test -n "$(IMAGE)" || { echo "error: set IMAGE, e.g. make infer IMAGE=datasets/samples/digit-7-index-0.png" >&2; exit 2; }
-	$(BIN)/mnist-infer --model $(MODEL) --artifact-dir $(ARTIFACT_DIR) "$(IMAGE)"
+	$(BIN)/mnist-infer --model $(MODEL) --artifact-dir "$(ARTIFACT_DIR)" "$(IMAGE)"
 
 # Training and inference speed of both models; `mnist-bench --help` lists BENCH_FLAGS,
 # e.g. --quick, --backends flex,ndarray,wgpu or --layer-iterations 10.
 bench: data
-	$(BIN)/mnist-bench --data-dir $(DATASET_DIR) --out-dir $(ARTIFACT_DIR)/bench $(BENCH_FLAGS)
+	$(BIN)/mnist-bench --data-dir "$(DATASET_DIR)" --out-dir "$(ARTIFACT_DIR)/bench" $(BENCH_FLAGS)
 
 samples: data
-	$(BIN)/mnist-data samples --dir $(DATASET_DIR) --out $(SAMPLES_DIR)
+	$(BIN)/mnist-data samples --dir "$(DATASET_DIR)" --out "$(SAMPLES_DIR)"
 
 # Test digits rendered the ways people make images (scans, photos, drawings), as the
 # real-world tests see them; PER_KIND digits of each kind.
 fixtures: data
-	$(BIN)/mnist-fixtures --data-dir $(DATASET_DIR) --out $(FIXTURES_DIR) --per-kind $(or $(PER_KIND),10)
+	$(BIN)/mnist-fixtures --data-dir "$(DATASET_DIR)" --out "$(FIXTURES_DIR)" --per-kind $(or $(PER_KIND),10)
 
 # Mesa's Vulkan driver prints an error on every start when XDG_RUNTIME_DIR is unset, as
 # in CI; the wgpu tests open devices in-process, so the tests get a private folder.

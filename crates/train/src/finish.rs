@@ -67,7 +67,7 @@ pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
     let make_dir = if artifact_dir == Path::new("artifacts") {
         String::new()
     } else {
-        format!(" ARTIFACT_DIR={}", artifact_dir.display())
+        format!(" ARTIFACT_DIR={}", shell_quoted(artifact_dir))
     };
     // The direct command uses absolute paths, so that it works from any folder.
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -76,12 +76,24 @@ pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
         "per-class scores, confusion matrix and mistakes: make eval MODEL={}{make_dir}, or {} \
          --model {} --artifact-dir {} --data-dir {}",
         summary.model,
-        eval_command().display(),
+        shell_quoted(&eval_command()),
         summary.model,
-        absolute(artifact_dir).display(),
-        absolute(data_dir).display()
+        shell_quoted(&absolute(artifact_dir)),
+        shell_quoted(&absolute(data_dir))
     );
     text
+}
+
+/// Returns `path` as one shell word: as it is when it holds only characters no shell
+/// treats specially, otherwise in single quotes.
+fn shell_quoted(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// Returns the path of the `mnist-eval` beside the running binary, which is not on `PATH`
@@ -106,5 +118,23 @@ fn remove_stale_evaluation(run_dir: &Path) {
                 path.display()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::shell_quoted;
+
+    #[test]
+    fn shell_quoted_keeps_plain_paths_and_quotes_others() {
+        assert_eq!(
+            shell_quoted(Path::new("/tmp/runs-1/a_b")),
+            "/tmp/runs-1/a_b"
+        );
+        assert_eq!(shell_quoted(Path::new("/tmp/sp ace")), "'/tmp/sp ace'");
+        assert_eq!(shell_quoted(Path::new("/tmp/it's")), r"'/tmp/it'\''s'");
+        assert_eq!(shell_quoted(Path::new("")), "''");
     }
 }
