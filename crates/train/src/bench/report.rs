@@ -188,6 +188,13 @@ impl BenchReport {
                 stages.join(", ")
             )?;
         }
+        // The layer column is as wide as its longest name.
+        let width = self
+            .cnn_layers
+            .iter()
+            .map(|layer| layer.layer.chars().count())
+            .max()
+            .unwrap_or(0);
         if !self.cnn_layers.is_empty() {
             writeln!(
                 out,
@@ -195,14 +202,14 @@ impl BenchReport {
             )?;
             writeln!(
                 out,
-                "{:<8} {:<28} {:>9} {:>9}",
+                "{:<8} {:<width$} {:>9} {:>9}",
                 "backend", "layer", "forward", "backward"
             )?;
         }
         for layer in &self.cnn_layers {
             writeln!(
                 out,
-                "{:<8} {:<28} {:>9.2} {:>9}",
+                "{:<8} {:<width$} {:>9.2} {:>9}",
                 layer.backend,
                 layer.layer,
                 layer.forward_ms,
