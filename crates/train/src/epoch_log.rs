@@ -65,22 +65,30 @@ impl EpochMetrics {
             .trim()
             .parse::<usize>()
             .map_err(|_| format!("epoch {:?} is not a whole number", fields[0]))?;
-        let number = |index: usize| -> Result<f64, String> {
+        // Training writes finite, non-negative values, and accuracies as fractions.
+        let number = |index: usize, most: f64, expected: &str| -> Result<f64, String> {
             let text = fields[index].trim();
-            text.parse::<f64>().map_err(|_| {
-                let column = HEADER.split(',').nth(index).unwrap_or("?");
-                format!("{column} {text:?} is not a number")
-            })
+            let column = HEADER.split(',').nth(index).unwrap_or("?");
+            let value = text
+                .parse::<f64>()
+                .map_err(|_| format!("{column} {text:?} is not a number"))?;
+            if (0.0..=most).contains(&value) {
+                Ok(value)
+            } else {
+                Err(format!("{column} {text} is not {expected}"))
+            }
         };
+        let fraction = |index: usize| number(index, 1.0, "a fraction from 0 to 1");
+        let amount = |index: usize| number(index, f64::MAX, "a finite number of at least 0");
         Ok(Self {
             epoch,
-            train_loss: number(1)?,
-            train_accuracy: number(2)?,
-            valid_loss: number(3)?,
-            valid_accuracy: number(4)?,
-            learning_rate: number(5)?,
-            seconds: number(6)?,
-            images_per_second: number(7)?,
+            train_loss: amount(1)?,
+            train_accuracy: fraction(2)?,
+            valid_loss: amount(3)?,
+            valid_accuracy: fraction(4)?,
+            learning_rate: amount(5)?,
+            seconds: amount(6)?,
+            images_per_second: amount(7)?,
         })
     }
 }
@@ -306,6 +314,24 @@ mod tests {
         let (line, reason) = parse_epoch_log(&text).expect_err("invalid");
         assert_eq!(line, 3);
         assert!(reason.contains("train_accuracy"), "{reason}");
+    }
+
+    #[test]
+    fn impossible_values_are_rejected() {
+        // One bad field per row after a valid first row.
+        let cases = [
+            ("1,NaN,0.5,0.4,0.8,0.001,1.0,100.0", "train_loss"),
+            ("1,0.5,0.5,inf,0.8,0.001,1.0,100.0", "valid_loss"),
+            ("1,0.5,0.5,0.4,2.0,0.001,1.0,100.0", "valid_accuracy"),
+            ("1,0.5,0.5,0.4,0.8,-1,1.0,100.0", "learning_rate"),
+            ("1,0.5,0.5,0.4,0.8,0.001,-0.5,100.0", "seconds"),
+        ];
+        for (row, column) in cases {
+            let text = format!("{HEADER}\n{row}\n");
+            let (line, reason) = parse_epoch_log(&text).expect_err(row);
+            assert_eq!(line, 2, "{row}");
+            assert!(reason.contains(column), "{row}: {reason}");
+        }
     }
 
     #[test]
