@@ -31,7 +31,10 @@ pub enum DataError {
     },
 
     /// Neither the raw nor the `.gz` form of a file is present.
-    #[error("{dir}: {name} not found (neither `{name}` nor `{name}.gz`); run `make data`")]
+    #[error(
+        "{dir}: {name} not found (neither `{name}` nor `{name}.gz`); run `make data` in the \
+         repository, or pass the folder that holds the MNIST files with --data-dir"
+    )]
     NotFound { dir: String, name: String },
 
     /// A file has zero bytes.
