@@ -355,6 +355,14 @@ fn eval_of_missing_run_exits_with_model_error() {
     let empty = tempfile::tempdir().expect("temporary folder");
     let output = eval_mlp(empty.path());
     assert_model_error(&output, "config.json");
+
+    // An artifact path that is a file holds no run either.
+    let file = empty.path().join("runs");
+    std::fs::write(&file, b"").expect("write a file");
+    let output = eval_mlp(&file);
+    assert_model_error(&output, "config.json");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("Not a directory"), "{stderr}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mnist_data::{MnistSplit, Split, load_split};
-use mnist_infer::load_model;
+use mnist_infer::{InferError, load_model};
 
 use crate::artifacts::{self, CONFIG_FILE};
 use crate::epoch_log::{EpochLogError, EpochMetrics, METRICS_FILE, read_epoch_log};
@@ -47,6 +47,13 @@ pub fn evaluate_run(
     options: &EvalOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalOutcome, EvalError> {
+    // A run folder that is missing, or under an artifact path that is a file, has no
+    // model: say so before reading its metrics or the test set.
+    if !options.run_dir.is_dir() {
+        return Err(EvalError::Model(InferError::ModelMissing {
+            path: options.run_dir.join(CONFIG_FILE),
+        }));
+    }
     let mut warnings = Vec::new();
     let epochs = if options.plots {
         plot::load_font()?;
