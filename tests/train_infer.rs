@@ -483,6 +483,34 @@ fn infer_reads_folders_and_saves_prepared_inputs() {
     // height are the big-endian words at offsets 16 and 20.
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&bytes[16..24], &[0, 0, 0, 28, 0, 0, 0, 28]);
+
+    // Two inputs of one file name, from two folders, are both kept.
+    let copy = tempfile::tempdir().expect("temporary folder");
+    let original = samples.path().join("digit-7-index-0.png");
+    std::fs::copy(&original, copy.path().join("digit-7-index-0.png")).expect("copy sample");
+    let twice = tempfile::tempdir().expect("temporary folder");
+    let output = run(Command::new(binary("mnist-infer"))
+        .args(["--artifact-dir", path_text(shared_run().artifacts.path())])
+        .args(["--save-input", path_text(twice.path())])
+        .arg(&original)
+        .arg(copy.path().join("digit-7-index-0.png")));
+    assert!(output.status.success(), "{}", describe(&output));
+    for name in [
+        "digit-7-index-0.png.input.png",
+        "digit-7-index-0.png.2.input.png",
+    ] {
+        assert!(twice.path().join(name).is_file(), "{name} not saved");
+    }
+
+    // A file in place of the folder is refused once, before any input.
+    let file = twice.path().join("digit-7-index-0.png.input.png");
+    let output = run(Command::new(binary("mnist-infer"))
+        .args(["--artifact-dir", path_text(shared_run().artifacts.path())])
+        .args(["--save-input", path_text(&file)])
+        .arg(&original));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(8), "{}", describe(&output));
+    assert!(stderr.contains("--save-input needs a folder"), "{stderr}");
 }
 
 /// Ctrl-C in plain mode stops at a step boundary, names the last checkpoint, exits with

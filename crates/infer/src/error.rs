@@ -55,6 +55,12 @@ pub enum InferError {
         source: std::io::Error,
     },
 
+    #[error(
+        "{dir}: --save-input needs a folder, and this is a file; pass a folder, which is \
+         created if missing"
+    )]
+    SaveInputNotFolder { dir: PathBuf },
+
     #[error("{dir}: the folder contains no image files (png, jpg, jpeg, bmp, webp, gif)")]
     EmptyFolder { dir: String },
 
@@ -100,7 +106,7 @@ impl InferError {
         match self {
             InferError::ModelMissing { .. } | InferError::ModelInvalid { .. } => EXIT_MODEL,
             InferError::Read { .. } | InferError::EmptyFolder { .. } => EXIT_BAD_IMAGE,
-            InferError::SaveInput { .. } => EXIT_WRITE,
+            InferError::SaveInput { .. } | InferError::SaveInputNotFolder { .. } => EXIT_WRITE,
             InferError::Image {
                 source: PrepareError::NoDigit { .. },
                 ..

@@ -7,6 +7,7 @@ pub mod error;
 pub mod model;
 pub mod prepare;
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -140,21 +141,37 @@ fn has_image_extension(path: &Path) -> bool {
 /// Writes the 28×28 image the model saw for input `name` into `dir`, as
 /// `<file name>.input.png` (`stdin.input.png` for `-`), and returns its path.
 ///
-/// The file is written to a temporary name and renamed, so a failed write leaves no
-/// partial image.
+/// `taken` holds the paths written before in the same run. An input whose file name
+/// repeats one of theirs, from another folder, gets `<file name>.2.input.png` and so on,
+/// so that no image of the run replaces another. The file is written to a temporary name
+/// and renamed, so a failed write leaves no partial image.
 pub fn save_prepared(
     dir: &Path,
     name: &str,
     prepared: &PreparedImage,
+    taken: &mut HashSet<PathBuf>,
 ) -> Result<PathBuf, InferError> {
-    let stem = match name {
+    let base = match name {
         "-" => "stdin".to_string(),
         _ => Path::new(name)
             .file_name()
             .map(|file| file.to_string_lossy().into_owned())
             .unwrap_or_else(|| "input".to_string()),
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(InferError::SaveInputNotFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let stem = (1..)
+        .map(|copy| match copy {
+            1 => base.clone(),
+            _ => format!("{base}.{copy}"),
+        })
+        .find(|stem| !taken.contains(&dir.join(format!("{stem}.input.png"))))
+        .expect("an unbounded range has a free name");
     let path = dir.join(format!("{stem}.input.png"));
+    taken.insert(path.clone());
     let bytes = prepare::prepared_to_png_bytes(prepared).map_err(|source| InferError::Image {
         file: name.to_string(),
         source,

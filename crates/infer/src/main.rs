@@ -1,5 +1,6 @@
 //! `mnist-infer`: classifies digit images with a model trained by `mnist-train`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,10 +56,23 @@ fn main() -> ExitCode {
         }
     };
 
+    if let Some(dir) = args
+        .save_input
+        .as_deref()
+        .filter(|dir| dir.exists() && !dir.is_dir())
+    {
+        let error = InferError::SaveInputNotFolder {
+            dir: dir.to_path_buf(),
+        };
+        eprintln!("error: {error}");
+        return ExitCode::from(error.exit_code() as u8);
+    }
     let mut worst = 0;
+    let mut saved = HashSet::new();
     for input in expand_inputs(&args.images) {
         let outcome = input.and_then(|name| {
-            let prediction = classify(&model, &name, args.save_input.as_deref())?;
+            let save = args.save_input.as_deref().map(|dir| (dir, &mut saved));
+            let prediction = classify(&model, &name, save)?;
             Ok((name, prediction))
         });
         match outcome {
@@ -72,15 +86,16 @@ fn main() -> ExitCode {
     ExitCode::from(exit_code_of(worst) as u8)
 }
 
-/// Prepares and classifies one input, and saves what the model saw when `save_dir` is set.
+/// Prepares and classifies one input, and saves what the model saw when `save` names a
+/// folder, beside the paths saved before in this run.
 fn classify(
     model: &LoadedModel,
     name: &str,
-    save_dir: Option<&std::path::Path>,
+    save: Option<(&std::path::Path, &mut HashSet<PathBuf>)>,
 ) -> Result<Prediction, InferError> {
     let prepared = prepare_input(name)?;
-    if let Some(dir) = save_dir {
-        save_prepared(dir, name, &prepared)?;
+    if let Some((dir, taken)) = save {
+        save_prepared(dir, name, &prepared, taken)?;
     }
     let probabilities = model.predict(&[&prepared.pixels])?;
     Ok(Prediction::from_probabilities(probabilities[0]))
