@@ -268,6 +268,24 @@ fn same_seed_gives_the_same_weights() {
     );
 }
 
+/// A limit above the training set trains on all of it, and says so.
+#[test]
+fn limit_above_training_set_warns() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let output = run(Command::new(binary("mnist-train"))
+        .args(["--limit", "100000", "--epochs", "1", "--no-augment"])
+        .args(["--data-dir", path_text(&dataset_dir())])
+        .args(["--artifact-dir", path_text(artifacts.path())]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        stderr.contains("--limit 100000 is more than the 60000 training images"),
+        "{stderr}"
+    );
+    let summary = read_json(&artifacts.path().join("mlp/summary.json"));
+    assert_eq!(summary["train_images"], 54000, "{summary}");
+}
+
 /// The tests' standard output is a pipe, so the dashboard cannot draw and the run warns.
 #[test]
 fn dashboard_without_terminal_warns_and_trains() {

@@ -102,6 +102,13 @@ pub fn train(
     let train_split = Arc::new(load_split(&paths.data_dir, Split::Train)?);
     let test_split = Arc::new(load_split(&paths.data_dir, Split::Test)?);
 
+    if let Some(limit) = config.limit.filter(|&limit| limit > train_split.len()) {
+        crate::errln!(
+            "warning: --limit {limit} is more than the {} training images, so all of them \
+             are used",
+            train_split.len()
+        );
+    }
     let split = split_train_valid(
         train_split.len(),
         config.valid_fraction,
