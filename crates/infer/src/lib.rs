@@ -141,7 +141,7 @@ fn has_image_extension(path: &Path) -> bool {
 /// Writes the 28×28 image the model saw for input `name` into `dir`, as
 /// `<file name>.input.png` (`stdin.input.png` for `-`), and returns its path.
 ///
-/// `taken` holds the paths written before in the same run. An input whose file name
+/// `taken` contains the paths written before in the same run. An input whose file name
 /// repeats one of theirs, from another folder, gets `<file name>.2.input.png` and so on,
 /// so that no image of the run replaces another. The file is written to a temporary name
 /// and renamed, so a failed write leaves no partial image.

@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn impossible_values_are_rejected() {
-        // One bad field per row after a valid first row.
+        // Each row has one bad field.
         let cases = [
             ("1,NaN,0.5,0.4,0.8,0.001,1.0,100.0", "train_loss"),
             ("1,0.5,0.5,inf,0.8,0.001,1.0,100.0", "valid_loss"),

@@ -48,7 +48,7 @@ pub fn evaluate_run(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalOutcome, EvalError> {
     // A run folder that is missing, or under an artifact path that is a file, has no
-    // model: say so before reading its metrics or the test set.
+    // model, which is reported before the metrics or the test set are read.
     if !options.run_dir.is_dir() {
         return Err(EvalError::Model(InferError::ModelMissing {
             path: options.run_dir.join(CONFIG_FILE),

@@ -84,8 +84,8 @@ pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
     text
 }
 
-/// Returns `path` as one shell word: as it is when it holds only characters no shell
-/// treats specially, otherwise in single quotes.
+/// Returns `path` as one shell word: unchanged when it contains only characters that no
+/// shell treats specially, otherwise in single quotes.
 fn shell_quoted(path: &Path) -> String {
     let text = path.display().to_string();
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c);

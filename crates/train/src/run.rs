@@ -326,7 +326,7 @@ static TRAINING_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 
 /// Asks the learner to stop at its next step on the first SIGINT (Ctrl-C) or SIGTERM, and
 /// ends the process with exit code 130 on a second one. Once every epoch has trained, the
-/// first signal only says that the run is finishing, because there is no step left to
+/// first signal only prints that the run is finishing, because there is no step left to
 /// stop after and the trained model is about to be saved.
 ///
 /// Stopping between steps lets Burn finish writing any checkpoint it started. The
