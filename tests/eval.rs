@@ -380,6 +380,28 @@ fn eval_of_corrupt_record_exits_with_model_error() {
     assert_model_error(&output, "model.bpk");
 }
 
+/// A record and a config.json that describe different layer sizes are named as such, not
+/// only as an unreadable record.
+#[test]
+fn eval_of_record_that_does_not_fit_config_names_both() {
+    let source = shared_run().run_dir();
+    let record = std::fs::read(source.join("model.bpk")).expect("read record");
+    let artifacts = broken_run(Some(&record));
+    let config_path = artifacts.path().join("mlp").join("config.json");
+    let text = std::fs::read_to_string(&config_path).expect("read config");
+    let mut config: serde_json::Value = serde_json::from_str(&text).expect("config JSON");
+    config["model"]["mlp"]["hidden_1"] = serde_json::Value::from(100);
+    std::fs::write(&config_path, config.to_string()).expect("write config");
+
+    let output = eval_mlp(artifacts.path());
+    assert_model_error(&output, "model.bpk");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("do not fit the model that config.json describes"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn eval_warns_on_unknown_backend() {
     let source = shared_run().run_dir();

@@ -47,9 +47,22 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<LoadedModel, InferE
     let model = config
         .init(device)
         .try_load_file(&record_path)
-        .map_err(|error| InferError::ModelInvalid {
-            path: record_path.clone(),
-            reason: shorten(&error.to_string()),
+        .map_err(|error| {
+            let text = error.to_string();
+            // Burn names each tensor whose shape differs from the configured model's.
+            let reason = if text.contains("shape mismatch") {
+                format!(
+                    "its weights do not fit the model that {CONFIG_FILE} describes, so one of \
+                     the two files was changed or they come from different runs ({})",
+                    shorten(&text)
+                )
+            } else {
+                shorten(&text)
+            };
+            InferError::ModelInvalid {
+                path: record_path.clone(),
+                reason,
+            }
         })?
         .valid();
     let non_finite = count_non_finite(&model);
