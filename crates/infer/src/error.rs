@@ -61,6 +61,9 @@ pub enum InferError {
     )]
     SaveInputNotFolder { dir: PathBuf },
 
+    #[error("-: standard input is read once, for the first `-`; give `-` only once")]
+    StdinTwice,
+
     #[error("{dir}: the folder contains no image files (png, jpg, jpeg, bmp, webp, gif)")]
     EmptyFolder { dir: String },
 
@@ -96,6 +99,7 @@ impl InferError {
         match self {
             InferError::Read { file, .. } | InferError::Image { file, .. } => Some(file.clone()),
             InferError::EmptyFolder { dir } => Some(dir.clone()),
+            InferError::StdinTwice => Some("-".to_string()),
             InferError::SaveInput { path, .. } => Some(path.display().to_string()),
             _ => None,
         }
@@ -105,7 +109,9 @@ impl InferError {
     pub fn exit_code(&self) -> i32 {
         match self {
             InferError::ModelMissing { .. } | InferError::ModelInvalid { .. } => EXIT_MODEL,
-            InferError::Read { .. } | InferError::EmptyFolder { .. } => EXIT_BAD_IMAGE,
+            InferError::Read { .. } | InferError::EmptyFolder { .. } | InferError::StdinTwice => {
+                EXIT_BAD_IMAGE
+            }
             InferError::SaveInput { .. } | InferError::SaveInputNotFolder { .. } => EXIT_WRITE,
             InferError::Image {
                 source: PrepareError::NoDigit { .. },

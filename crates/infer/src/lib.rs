@@ -95,9 +95,19 @@ pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "webp", "g
 /// A folder without image files yields an error in its place, so the other inputs still run.
 pub fn expand_inputs(names: &[String]) -> Vec<Result<String, InferError>> {
     let mut inputs = Vec::new();
+    let mut stdin_taken = false;
     for name in names {
         let path = Path::new(name);
-        if name == "-" || !path.is_dir() {
+        if name == "-" {
+            // Standard input ends after its first image, so a second `-` has nothing to read.
+            inputs.push(match stdin_taken {
+                false => Ok(name.clone()),
+                true => Err(InferError::StdinTwice),
+            });
+            stdin_taken = true;
+            continue;
+        }
+        if !path.is_dir() {
             inputs.push(Ok(name.clone()));
             continue;
         }
@@ -197,4 +207,17 @@ pub fn prepare_input(name: &str) -> Result<PreparedImage, InferError> {
     };
     let image = prepare::decode_image(&bytes).map_err(image_error)?;
     prepare::prepare(&image).map_err(image_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_stdin_input_is_an_error() {
+        let inputs = expand_inputs(&["-".to_string(), "-".to_string()]);
+        assert_eq!(inputs.len(), 2);
+        assert!(matches!(&inputs[0], Ok(name) if name == "-"));
+        assert!(matches!(inputs[1], Err(InferError::StdinTwice)));
+    }
 }
