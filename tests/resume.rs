@@ -307,6 +307,28 @@ fn divergence_after_resume_offers_restart() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// A run killed after its last checkpoint but before saving resumes into evaluation and
+/// saving alone, and says so instead of a training time of zero. The kill is stood in for
+/// by marking a finished run's description as unfinished.
+#[test]
+fn resume_after_last_epoch_only_evaluates() {
+    let artifacts = uninterrupted(&MLP_RUN);
+    let manifest = artifacts.path().join("mlp/checkpoint/run.json");
+    let text = std::fs::read_to_string(&manifest).expect("run description");
+    assert!(text.contains("\"finished\": true"), "{text}");
+    std::fs::write(
+        &manifest,
+        text.replace("\"finished\": true", "\"finished\": false"),
+    )
+    .expect("rewrite run description");
+
+    let resumed = train(&[&MLP_RUN[..], &["--resume"]].concat(), artifacts.path());
+    assert!(resumed.status.success(), "{}", describe(&resumed));
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(stdout.contains("no epoch was left to train"), "{stdout}");
+    assert!(!stdout.contains("trained in"), "{stdout}");
+}
+
 /// When no checkpoint of an interrupted run loads, resuming names the damaged epochs
 /// instead of claiming that none finished.
 #[test]

@@ -56,13 +56,23 @@ pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
             best.valid_loss
         );
     }
-    let _ = writeln!(
-        text,
-        "trained in {:.1} s ({:.0} images/s); artifacts in {}",
-        summary.train_seconds,
-        summary.train_images_per_second,
-        run_dir.display()
-    );
+    if summary.train_images_per_second > 0.0 {
+        let _ = writeln!(
+            text,
+            "trained in {:.1} s ({:.0} images/s); artifacts in {}",
+            summary.train_seconds,
+            summary.train_images_per_second,
+            run_dir.display()
+        );
+    } else {
+        // A run resumed from the checkpoint of its last epoch only evaluates and saves.
+        let _ = writeln!(
+            text,
+            "no epoch was left to train, so the checkpoint of the last one was evaluated and \
+             saved; artifacts in {}",
+            run_dir.display()
+        );
+    }
     let artifact_dir = run_dir.parent().unwrap_or(Path::new("."));
     let make_dir = if artifact_dir == Path::new("artifacts") {
         String::new()
