@@ -356,7 +356,7 @@ fn eval_of_missing_run_exits_with_model_error() {
     let output = eval_mlp(empty.path());
     assert_model_error(&output, "config.json");
 
-    // An artifact path that is a file holds no run either.
+    // An artifact path that is a file contains no run either.
     let file = empty.path().join("runs");
     std::fs::write(&file, b"").expect("write a file");
     let output = eval_mlp(&file);
@@ -383,16 +383,10 @@ fn eval_of_corrupt_record_exits_with_model_error() {
 /// A record and a config.json that describe different layer sizes are named as such, not
 /// only as an unreadable record.
 #[test]
-fn eval_of_record_that_does_not_fit_config_names_both() {
-    let source = shared_run().run_dir();
-    let record = std::fs::read(source.join("model.bpk")).expect("read record");
-    let artifacts = broken_run(Some(&record));
-    let config_path = artifacts.path().join("mlp").join("config.json");
-    let text = std::fs::read_to_string(&config_path).expect("read config");
-    let mut config: serde_json::Value = serde_json::from_str(&text).expect("config JSON");
-    config["model"]["mlp"]["hidden_1"] = serde_json::Value::from(100);
-    std::fs::write(&config_path, config.to_string()).expect("write config");
-
+fn eval_config_mismatch_names_both_files() {
+    let artifacts = run_with_edited_config(|config| {
+        config["model"]["mlp"]["hidden_1"] = serde_json::Value::from(100);
+    });
     let output = eval_mlp(artifacts.path());
     assert_model_error(&output, "model.bpk");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -402,16 +396,25 @@ fn eval_of_record_that_does_not_fit_config_names_both() {
     );
 }
 
-#[test]
-fn eval_warns_on_unknown_backend() {
+/// Copies the shared run with its real record into a fresh artifact folder, and lets
+/// `edit` change its config.json.
+fn run_with_edited_config(edit: impl FnOnce(&mut serde_json::Value)) -> TempDir {
     let source = shared_run().run_dir();
     let record = std::fs::read(source.join("model.bpk")).expect("read record");
     let artifacts = broken_run(Some(&record));
     let config_path = artifacts.path().join("mlp").join("config.json");
     let text = std::fs::read_to_string(&config_path).expect("read config");
     let mut config: serde_json::Value = serde_json::from_str(&text).expect("config JSON");
-    config["backend"] = serde_json::Value::from("tpu");
+    edit(&mut config);
     std::fs::write(&config_path, config.to_string()).expect("write config");
+    artifacts
+}
+
+#[test]
+fn eval_warns_on_unknown_backend() {
+    let artifacts = run_with_edited_config(|config| {
+        config["backend"] = serde_json::Value::from("tpu");
+    });
 
     let output = eval_mlp(artifacts.path());
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -151,7 +151,7 @@ fn has_image_extension(path: &Path) -> bool {
 /// Writes the 28×28 image the model saw for input `name` into `dir`, as
 /// `<file name>.input.png` (`stdin.input.png` for `-`), and returns its path.
 ///
-/// `taken` contains the paths written before in the same run. An input whose file name
+/// `saved_paths` contains the paths written before in the same run. An input whose file name
 /// repeats one of theirs, from another folder, gets `<file name>.2.input.png` and so on,
 /// so that no image of the run replaces another. The file is written to a temporary name
 /// and renamed, so a failed write leaves no partial image.
@@ -159,7 +159,7 @@ pub fn save_prepared(
     dir: &Path,
     name: &str,
     prepared: &PreparedImage,
-    taken: &mut HashSet<PathBuf>,
+    saved_paths: &mut HashSet<PathBuf>,
 ) -> Result<PathBuf, InferError> {
     let base = match name {
         "-" => "stdin".to_string(),
@@ -178,10 +178,10 @@ pub fn save_prepared(
             1 => base.clone(),
             _ => format!("{base}.{copy}"),
         })
-        .find(|stem| !taken.contains(&dir.join(format!("{stem}.input.png"))))
+        .find(|stem| !saved_paths.contains(&dir.join(format!("{stem}.input.png"))))
         .expect("an unbounded range has a free name");
     let path = dir.join(format!("{stem}.input.png"));
-    taken.insert(path.clone());
+    saved_paths.insert(path.clone());
     let bytes = prepare::prepared_to_png_bytes(prepared).map_err(|source| InferError::Image {
         file: name.to_string(),
         source,

@@ -94,8 +94,8 @@ fn classify(
     save: Option<(&std::path::Path, &mut HashSet<PathBuf>)>,
 ) -> Result<Prediction, InferError> {
     let prepared = prepare_input(name)?;
-    if let Some((dir, taken)) = save {
-        save_prepared(dir, name, &prepared, taken)?;
+    if let Some((dir, saved_paths)) = save {
+        save_prepared(dir, name, &prepared, saved_paths)?;
     }
     let probabilities = model.predict(&[&prepared.pixels])?;
     Ok(Prediction::from_probabilities(probabilities[0]))

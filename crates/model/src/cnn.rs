@@ -234,7 +234,7 @@ mod tests {
     #[allow(deprecated)]
     fn training_forms_match_burns_modules_off_flex() {
         // Other backends compute the batch norm from tensor operations and pool with
-        // Burn's module; ndarray stands in for them, as wgpu needs a Vulkan driver.
+        // Burn's module; ndarray represents them, as wgpu needs a Vulkan driver.
         assert_training_forms_match(Device::ndarray().autodiff());
     }
 

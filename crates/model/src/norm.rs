@@ -199,9 +199,9 @@ fn norm_forward(
     let count = (batch * pixels) as f64;
     let gamma: Vec<f32> = with_values(gamma, <[f32]>::to_vec);
     let beta: Vec<f32> = with_values(beta, <[f32]>::to_vec);
-    let mut output = vec![0.0f32; batch * channels * pixels];
+
     // The variance is the mean squared distance from the mean, in a second pass, as
-    // Burn computes it; a one-pass sum of squares loses digits when the mean is large.
+    // Burn computes it. A one-pass sum of squares loses digits when the mean is large.
     let (mean, variance) = with_values(input, |values| {
         let mean: Vec<f32> = channel_sums(values, shape, |_, row| lane_sum(row, |x| x))
             .into_iter()
@@ -220,6 +220,8 @@ fn norm_forward(
         .iter()
         .map(|&var| (1.0 / (f64::from(var) + epsilon).sqrt()) as f32)
         .collect();
+
+    let mut output = vec![0.0f32; batch * channels * pixels];
     with_values(input, |values| {
         output
             .par_chunks_mut(pixels.max(1))
@@ -236,6 +238,7 @@ fn norm_forward(
                 }
             });
     });
+
     let saved = Saved {
         shape,
         input: input.clone(),

@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn ties_go_to_the_first_value_as_in_burn() {
+    fn pool_ties_pick_first_value() {
         // Values drawn from {0, 1, 2} tie often, as a constant background does after the
         // first convolution.
         let device = Device::flex().autodiff();
@@ -273,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn a_nan_wins_its_window_as_in_burn() {
+    fn pool_nan_wins_window() {
         // Windows with one NaN, two NaNs, and none; the gradient shows which position won.
         let device = Device::flex().autodiff();
         let input = Tensor::<4>::from_floats(
@@ -290,12 +290,14 @@ mod tests {
         let burns_input = input.require_grad();
         let ours = kernel(ours_input.clone());
         let burns = pool.forward(burns_input.clone());
+
         let nan_mask = |tensor: &Tensor<4>| tensor.clone().is_nan().into_data();
         assert_eq!(nan_mask(&ours), nan_mask(&burns));
         assert_eq!(
             ours.clone().slice([0..1, 0..1, 1..2, 0..2]).into_data(),
             TensorData::from([[[[9.0f32, 8.0]]]])
         );
+
         let weights = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &device);
         let ours_grads = (ours * weights.clone()).sum().backward();
         let burns_grads = (burns * weights).sum().backward();
