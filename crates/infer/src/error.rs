@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::command::artifact_dir_setting;
 use crate::prepare::PrepareError;
 
 /// Exit code when at least one input is not a readable image.
@@ -81,16 +82,10 @@ fn train_command(path: &std::path::Path) -> String {
         .and_then(|dir| dir.file_name())
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| "mlp".to_string());
-    match run_dir.and_then(|dir| dir.parent()) {
-        None => format!("make train MODEL={model}"),
-        Some(dir) if dir == std::path::Path::new("artifacts") => {
-            format!("make train MODEL={model}")
-        }
-        Some(dir) if dir.as_os_str().is_empty() => {
-            format!("make train MODEL={model} ARTIFACT_DIR=.")
-        }
-        Some(dir) => format!("make train MODEL={model} ARTIFACT_DIR={}", dir.display()),
-    }
+    let setting = run_dir
+        .and_then(|dir| dir.parent())
+        .map_or(String::new(), artifact_dir_setting);
+    format!("make train MODEL={model}{setting}")
 }
 
 impl InferError {
@@ -142,6 +137,10 @@ mod tests {
         assert_eq!(
             train_command(Path::new("cnn/config.json")),
             "make train MODEL=cnn ARTIFACT_DIR=."
+        );
+        assert_eq!(
+            train_command(Path::new("/tmp/sp ace/mlp/model.bpk")),
+            "make train MODEL=mlp ARTIFACT_DIR='/tmp/sp ace'"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! [`prepare`] turns an ordinary image into the 28×28 input MNIST models expect;
 //! [`model`] rebuilds the trained classifier from its folder and predicts.
 
+pub mod command;
 pub mod error;
 pub mod model;
 pub mod prepare;

@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use mnist_infer::command::{artifact_dir_setting, shell_quoted};
+
 use crate::artifacts;
 use crate::epoch_log::{METRICS_FILE, best_epoch, read_epoch_log};
 use crate::plot::{self, CONFUSION_FILE, CURVES_FILE, MISTAKES_FILE};
@@ -74,11 +76,7 @@ pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
         );
     }
     let artifact_dir = run_dir.parent().unwrap_or(Path::new("."));
-    let make_dir = if artifact_dir == Path::new("artifacts") {
-        String::new()
-    } else {
-        format!(" ARTIFACT_DIR={}", shell_quoted(artifact_dir))
-    };
+    let make_dir = artifact_dir_setting(artifact_dir);
     // The direct command uses absolute paths, so that it works from any folder.
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let _ = writeln!(
@@ -92,18 +90,6 @@ pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
         shell_quoted(&absolute(data_dir))
     );
     text
-}
-
-/// Returns `path` as one shell word: unchanged when it contains only characters that no
-/// shell treats specially, otherwise in single quotes.
-fn shell_quoted(path: &Path) -> String {
-    let text = path.display().to_string();
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 /// Returns the path of the `mnist-eval` beside the running binary, which is not on `PATH`
@@ -128,23 +114,5 @@ fn remove_stale_evaluation(run_dir: &Path) {
                 path.display()
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::shell_quoted;
-
-    #[test]
-    fn shell_quoted_keeps_plain_paths_and_quotes_others() {
-        assert_eq!(
-            shell_quoted(Path::new("/tmp/runs-1/a_b")),
-            "/tmp/runs-1/a_b"
-        );
-        assert_eq!(shell_quoted(Path::new("/tmp/sp ace")), "'/tmp/sp ace'");
-        assert_eq!(shell_quoted(Path::new("/tmp/it's")), r"'/tmp/it'\''s'");
-        assert_eq!(shell_quoted(Path::new("")), "''");
     }
 }
