@@ -202,7 +202,9 @@ fn norm_forward(
 
     // The variance is the mean squared distance from the mean, in a second pass, as
     // Burn computes it. A one-pass sum of squares loses digits when the mean is large.
-    let (mean, variance) = with_values(input, |values| {
+    // The input is read once for the statistics and the output together, so that a view
+    // that is not contiguous is copied once.
+    let (output, mean, variance, inverse_std) = with_values(input, |values| {
         let mean: Vec<f32> = channel_sums(values, shape, |_, row| lane_sum(row, |x| x))
             .into_iter()
             .map(|sum| (sum / count) as f32)
@@ -214,15 +216,12 @@ fn norm_forward(
         .into_iter()
         .map(|sum| (sum / count) as f32)
         .collect();
-        (mean, variance)
-    });
-    let inverse_std: Vec<f32> = variance
-        .iter()
-        .map(|&var| (1.0 / (f64::from(var) + epsilon).sqrt()) as f32)
-        .collect();
+        let inverse_std: Vec<f32> = variance
+            .iter()
+            .map(|&var| (1.0 / (f64::from(var) + epsilon).sqrt()) as f32)
+            .collect();
 
-    let mut output = vec![0.0f32; batch * channels * pixels];
-    with_values(input, |values| {
+        let mut output = vec![0.0f32; batch * channels * pixels];
         output
             .par_chunks_mut(pixels.max(1))
             .zip(values.par_chunks(pixels.max(1)))
@@ -237,6 +236,7 @@ fn norm_forward(
                     *out = (x - centre) * scale + shift;
                 }
             });
+        (output, mean, variance, inverse_std)
     });
 
     let saved = Saved {
