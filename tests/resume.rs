@@ -308,8 +308,8 @@ fn divergence_after_resume_offers_restart() {
 }
 
 /// A run killed after its last checkpoint but before saving resumes into evaluation and
-/// saving alone, and says so instead of a training time of zero. The kill is stood in for
-/// by marking a finished run's description as unfinished.
+/// saving alone, and prints that instead of a training time of zero. Marking a finished
+/// run's description as unfinished simulates the kill.
 #[test]
 fn resume_after_last_epoch_only_evaluates() {
     let artifacts = uninterrupted(&MLP_RUN);

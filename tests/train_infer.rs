@@ -268,7 +268,7 @@ fn same_seed_gives_the_same_weights() {
     );
 }
 
-/// A limit above the training set trains on all of it, and says so.
+/// A limit above the training set trains on all of it, with a warning.
 #[test]
 fn limit_above_training_set_warns() {
     let artifacts = tempfile::tempdir().expect("temporary folder");
