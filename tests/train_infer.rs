@@ -234,6 +234,64 @@ fn infer_text_output_gives_digit_and_two_candidates() {
     );
 }
 
+/// The CNN's size flags reach config.json, and `mnist-infer` rebuilds the network they
+/// describe from it: the default 32,64 layers would not fit the record's weights.
+#[test]
+fn cnn_sizes_from_flags_are_saved_and_inferred() {
+    let artifacts = tempfile::tempdir().expect("temporary folder");
+    let output = run(Command::new(binary("mnist-train")).args([
+        "--model",
+        "cnn",
+        "--limit",
+        "640",
+        "--epochs",
+        "1",
+        "--channels",
+        "8,16",
+        "--hidden",
+        "24",
+        "--dropout",
+        "0.1",
+        "--weight-decay",
+        "0.0001",
+        "--data-dir",
+        path_text(&dataset_dir()),
+        "--artifact-dir",
+        path_text(artifacts.path()),
+    ]));
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("channels 8,16, 24 hidden units, dropout 0.1, weight decay 0.0001"),
+        "settings missing from the header: {stdout}"
+    );
+
+    let run_dir = artifacts.path().join("cnn");
+    let config = read_json(&run_dir.join("config.json"));
+    let cnn = &config["model"]["cnn"];
+    assert_eq!(
+        (
+            &cnn["channels_1"],
+            &cnn["channels_2"],
+            &cnn["hidden"],
+            &cnn["dropout"]
+        ),
+        (
+            &serde_json::json!(8),
+            &serde_json::json!(16),
+            &serde_json::json!(24),
+            &serde_json::json!(0.1)
+        )
+    );
+    assert_eq!(config["weight_decay"], 0.0001);
+    let samples = write_samples();
+    let output = run(Command::new(binary("mnist-infer"))
+        .args(["--artifact-dir", path_text(artifacts.path())])
+        .args(["--model", "cnn"])
+        .arg(samples.path().join("digit-7-index-0.png")));
+    assert!(output.status.success(), "{}", describe(&output));
+}
+
 /// Two runs with one seed must end with the same weights. The record files themselves
 /// differ: Burn gives each parameter a random id when the module is created.
 #[test]
@@ -306,7 +364,7 @@ fn dashboard_without_terminal_warns_and_trains() {
 
 #[test]
 fn invalid_training_flags_are_rejected_before_work() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 20] = [
         (&["--epochs", "0"], "0"),
         (
             &["--batch-size", "100000"],
@@ -326,6 +384,23 @@ fn invalid_training_flags_are_rejected_before_work() {
         (&["--valid-fraction", "0"], "0"),
         (&["--backend", "cuda"], "cuda"),
         (&["--model", "rnn"], "rnn"),
+        (&["--weight-decay", "-0.01"], "-0.01"),
+        (&["--model", "cnn", "--dropout", "1"], "1 is outside [0, 1)"),
+        (&["--model", "cnn", "--dropout", "NaN"], "NaN"),
+        (
+            &["--model", "mlp", "--dropout", "0.5"],
+            "--dropout sets a layer of the CNN",
+        ),
+        (
+            &["--model", "mlp", "--hidden", "256"],
+            "--hidden sets a layer of the CNN",
+        ),
+        (
+            &["--model", "cnn", "--channels", "32"],
+            "32 is not two positive",
+        ),
+        (&["--model", "cnn", "--channels", "0,64"], "0,64"),
+        (&["--model", "cnn", "--hidden", "0"], "0 is not positive"),
     ];
     let empty = tempfile::tempdir().expect("temporary folder");
     for (flags, value) in cases {

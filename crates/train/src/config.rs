@@ -26,6 +26,10 @@ pub struct TrainingConfig {
     pub learning_rate: f64,
     #[config(default = "LrSchedule::Cosine")]
     pub lr_schedule: LrSchedule,
+    /// L2 penalty that Adam adds to every parameter's gradient, as PyTorch's
+    /// `Adam(weight_decay=)` does; 0 adds none.
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
     /// Whether training images get random small rotations, scalings and shifts, drawn from
     /// the seed.
     #[config(default = true)]

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use mnist_model::{ModelConfig, ModelKind};
 use mnist_train::cli::{ModelArg, parse_positive};
 use mnist_train::config::{LrSchedule, default_epochs, default_learning_rate};
@@ -36,6 +37,21 @@ struct Args {
     /// `step` multiplies it by 0.7 after each epoch, `constant` keeps it.
     #[arg(long, value_enum, default_value = "cosine")]
     lr_schedule: LrSchedule,
+    /// L2 weight decay: Adam adds this factor times each parameter to its gradient, like
+    /// PyTorch's `Adam(weight_decay=)`.
+    #[arg(long, allow_negative_numbers = true, default_value = "0", value_parser = parse_weight_decay)]
+    weight_decay: f64,
+    /// Share of the CNN's hidden units zeroed in each training step [default: 0.25]. The
+    /// MLP has no dropout.
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_dropout)]
+    dropout: Option<f64>,
+    /// Output channels of the CNN's two convolutions, as FIRST,SECOND [default: 32,64].
+    /// Wider layers learn more features but train more slowly.
+    #[arg(long, value_parser = parse_channels)]
+    channels: Option<(usize, usize)>,
+    /// Units of the CNN's hidden linear layer [default: 128].
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_positive)]
+    hidden: Option<usize>,
     /// Train on the images as they are. By default each training image is distorted by a
     /// random rotation (up to 10°), scaling (0.9 to 1.1) and shift (up to 2 pixels), drawn
     /// from the seed, anew in every epoch.
@@ -94,6 +110,38 @@ fn parse_learning_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_weight_decay(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
+        Ok(_) => Err(format!(
+            "{text} is outside [0, 1); use a decay such as 0.0001"
+        )),
+        Err(_) => Err(format!("{text} is not a number")),
+    }
+}
+
+fn parse_dropout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
+        Ok(_) => Err(format!(
+            "{text} is outside [0, 1); use a probability such as 0.25"
+        )),
+        Err(_) => Err(format!("{text} is not a number")),
+    }
+}
+
+fn parse_channels(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text.split_once(',').and_then(|(first, second)| {
+        Some((first.trim().parse().ok()?, second.trim().parse().ok()?))
+    });
+    match parsed {
+        Some((first, second)) if first > 0 && second > 0 => Ok((first, second)),
+        _ => Err(format!(
+            "{text} is not two positive whole numbers; use FIRST,SECOND such as 32,64"
+        )),
+    }
+}
+
 fn parse_fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
@@ -136,8 +184,37 @@ fn main() -> ExitCode {
     // SAFETY: called at the start of `main`, before any other thread exists.
     unsafe { std::env::set_var("BURN_DEVICE", args.backend.name()) };
     let kind = ModelKind::from(args.model);
+    let mut model = ModelConfig::new(kind);
+    if kind == ModelKind::Mlp {
+        let cnn_flags = [
+            ("--dropout", args.dropout.is_some()),
+            ("--channels", args.channels.is_some()),
+            ("--hidden", args.hidden.is_some()),
+        ];
+        if let Some((flag, _)) = cnn_flags.iter().find(|(_, given)| *given) {
+            Args::command()
+                .error(
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "{flag} sets a layer of the CNN, which the MLP does not have. Add \
+                         --model cnn or leave {flag} out"
+                    ),
+                )
+                .exit();
+        }
+    }
+    if let Some(dropout) = args.dropout {
+        model.cnn.dropout = dropout;
+    }
+    if let Some((first, second)) = args.channels {
+        model.cnn.channels_1 = first;
+        model.cnn.channels_2 = second;
+    }
+    if let Some(hidden) = args.hidden {
+        model.cnn.hidden = hidden;
+    }
     let config = TrainingConfig {
-        model: ModelConfig::new(kind),
+        model,
         backend: args.backend,
         epochs: args.epochs.unwrap_or_else(|| default_epochs(kind)),
         batch_size: args.batch_size,
@@ -145,6 +222,7 @@ fn main() -> ExitCode {
             .learning_rate
             .unwrap_or_else(|| default_learning_rate(kind)),
         lr_schedule: args.lr_schedule,
+        weight_decay: args.weight_decay,
         augment: !args.no_augment,
         seed: args.seed,
         valid_fraction: args.valid_fraction,

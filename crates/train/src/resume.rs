@@ -216,10 +216,30 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
         saved.model.kind.to_string(),
         requested.model.kind.to_string(),
     );
+    // Each CNN setting with a flag gets its own line. The rest of the model configuration
+    // changes only when config.json is edited, so it is compared as a whole.
+    let (saved_cnn, requested_cnn) = (&saved.model.cnn, &requested.model.cnn);
+    compare(
+        "channels",
+        format!("{},{}", saved_cnn.channels_1, saved_cnn.channels_2),
+        format!("{},{}", requested_cnn.channels_1, requested_cnn.channels_2),
+    );
+    compare(
+        "hidden units",
+        saved_cnn.hidden.to_string(),
+        requested_cnn.hidden.to_string(),
+    );
+    compare(
+        "dropout",
+        saved_cnn.dropout.to_string(),
+        requested_cnn.dropout.to_string(),
+    );
+    let mut rest = requested.model.clone();
+    rest.cnn = saved_cnn.clone();
     compare(
         "model configuration",
         format!("{:?}", saved.model),
-        format!("{:?}", requested.model),
+        format!("{rest:?}"),
     );
     compare(
         "epochs",
@@ -240,6 +260,11 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
         "learning-rate schedule",
         saved.lr_schedule.to_string(),
         requested.lr_schedule.to_string(),
+    );
+    compare(
+        "weight decay",
+        saved.weight_decay.to_string(),
+        requested.weight_decay.to_string(),
     );
     compare(
         "augmentation",
@@ -409,6 +434,23 @@ mod tests {
         assert_eq!(
             incompatible_settings(&saved, &requested),
             vec!["model mlp → cnn", "epochs 3 → 5", "seed 42 → 1"]
+        );
+    }
+
+    #[test]
+    fn cnn_flag_changes_are_each_named() {
+        let saved = config(ModelKind::Cnn);
+        let mut requested = config(ModelKind::Cnn);
+        requested.model.cnn.channels_2 = 128;
+        requested.model.cnn.dropout = 0.1;
+        requested.weight_decay = 1e-4;
+        assert_eq!(
+            incompatible_settings(&saved, &requested),
+            vec![
+                "channels 32,64 → 32,128",
+                "dropout 0.25 → 0.1",
+                "weight decay 0 → 0.0001"
+            ]
         );
     }
 

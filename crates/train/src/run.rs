@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::AdamConfig;
+use burn::optim::decay::WeightDecayConfig;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::renderer::{MetricsRenderer, default_renderer};
@@ -15,7 +16,7 @@ use mnist_data::augment::Augmentation;
 use mnist_data::dataset::{MnistBatcher, split_train_valid};
 use mnist_data::loader::EpochLoader;
 use mnist_data::{Split, load_split};
-use mnist_model::Classifier;
+use mnist_model::{Classifier, CnnConfig, ModelKind};
 use serde::Serialize;
 
 use crate::artifacts::{self, CHECKPOINT_DIR, CONFIG_FILE, RECORD_FILE, SUMMARY_FILE};
@@ -185,7 +186,12 @@ pub fn train(
         )
         .map_err(|reason| TrainError::Training(format!("learning-rate schedule: {reason}")))?;
     let model = config.model.init(&device.clone().autodiff());
-    let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
+    let optimizer = AdamConfig::new()
+        .with_weight_decay(
+            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
+        )
+        .init();
+    let learner = Learner::new(model, optimizer, scheduler);
 
     let interrupter = Interrupter::new();
     stop_on_signals(&interrupter);
@@ -302,9 +308,23 @@ pub fn train(
 
 /// Prints what the run is about to train, once its data, backend and folder are ready.
 fn print_header(config: &TrainingConfig) {
+    let mut model_settings = String::new();
+    if config.model.kind == ModelKind::Cnn {
+        let (cnn, default) = (&config.model.cnn, CnnConfig::new());
+        if (cnn.channels_1, cnn.channels_2) != (default.channels_1, default.channels_2) {
+            model_settings.push_str(&format!(", channels {},{}", cnn.channels_1, cnn.channels_2));
+        }
+        if cnn.hidden != default.hidden {
+            model_settings.push_str(&format!(", {} hidden units", cnn.hidden));
+        }
+        model_settings.push_str(&format!(", dropout {}", cnn.dropout));
+    }
+    if config.weight_decay > 0.0 {
+        model_settings.push_str(&format!(", weight decay {}", config.weight_decay));
+    }
     crate::outln!(
         "training {} on {} for {} epoch{} (batch {}, learning rate {} with {} schedule, \
-         seed {}{})",
+         seed {}{}{})",
         config.model.kind,
         config.backend,
         config.epochs,
@@ -313,6 +333,7 @@ fn print_header(config: &TrainingConfig) {
         config.learning_rate,
         config.lr_schedule,
         config.seed,
+        model_settings,
         if config.augment {
             ", augmented"
         } else {
