@@ -235,7 +235,7 @@ fn infer_text_output_gives_digit_and_two_candidates() {
 }
 
 /// The CNN's size flags reach config.json, and `mnist-infer` rebuilds the network they
-/// describe from it: the default 32,64 layers would not fit the record's weights.
+/// describe from it: the default layers would not fit the record's weights.
 #[test]
 fn cnn_sizes_from_flags_are_saved_and_inferred() {
     let artifacts = tempfile::tempdir().expect("temporary folder");
@@ -247,7 +247,7 @@ fn cnn_sizes_from_flags_are_saved_and_inferred() {
         "--epochs",
         "1",
         "--channels",
-        "8,16",
+        "8,16,12",
         "--hidden",
         "24",
         "--dropout",
@@ -262,27 +262,18 @@ fn cnn_sizes_from_flags_are_saved_and_inferred() {
     assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("channels 8,16, 24 hidden units, dropout 0.1, weight decay 0.0001"),
+        stdout.contains("channels 8,16,12, 24 hidden units, dropout 0.1, weight decay 0.0001"),
         "settings missing from the header: {stdout}"
     );
 
     let run_dir = artifacts.path().join("cnn");
     let config = read_json(&run_dir.join("config.json"));
     let cnn = &config["model"]["cnn"];
-    assert_eq!(
-        (
-            &cnn["channels_1"],
-            &cnn["channels_2"],
-            &cnn["hidden"],
-            &cnn["dropout"]
-        ),
-        (
-            &serde_json::json!(8),
-            &serde_json::json!(16),
-            &serde_json::json!(24),
-            &serde_json::json!(0.1)
-        )
-    );
+    assert_eq!(cnn["channels_1"], 8);
+    assert_eq!(cnn["channels_2"], 16);
+    assert_eq!(cnn["channels_3"], 12);
+    assert_eq!(cnn["hidden"], 24);
+    assert_eq!(cnn["dropout"], 0.1);
     assert_eq!(config["weight_decay"], 0.0001);
     let samples = write_samples();
     let output = run(Command::new(binary("mnist-infer"))
@@ -364,7 +355,7 @@ fn dashboard_without_terminal_warns_and_trains() {
 
 #[test]
 fn invalid_training_flags_are_rejected_before_work() {
-    let cases: [(&[&str], &str); 20] = [
+    let cases: [(&[&str], &str); 21] = [
         (&["--epochs", "0"], "0"),
         (
             &["--batch-size", "100000"],
@@ -397,8 +388,9 @@ fn invalid_training_flags_are_rejected_before_work() {
         ),
         (
             &["--model", "cnn", "--channels", "32"],
-            "32 is not two positive",
+            "32 is not two or three positive",
         ),
+        (&["--model", "cnn", "--channels", "8,8,8,8"], "8,8,8,8"),
         (&["--model", "cnn", "--channels", "0,64"], "0,64"),
         (&["--model", "cnn", "--hidden", "0"], "0 is not positive"),
     ];

@@ -115,6 +115,25 @@ mod tests {
     }
 
     #[test]
+    fn config_without_third_convolution_reads() {
+        // config.json as written before the optional third convolution existed.
+        let json = r#"{"kind":"cnn","mlp":{"hidden_1":128,"hidden_2":64},
+            "cnn":{"channels_1":32,"channels_2":64,"hidden":128,"dropout":0.25}}"#;
+        let config: ModelConfig = serde_json::from_str(json).expect("older config");
+        assert_eq!(config.cnn.channels_3, None);
+    }
+
+    #[test]
+    fn third_convolution_adds_its_parameters() {
+        // 64·96·9 + 96 for the convolution and 4·96 for its batch norm; the hidden layer
+        // takes 96·49 inputs instead of 64·49, 32·49·128 more weights.
+        let mut config = ModelConfig::new(ModelKind::Cnn);
+        config.cnn.channels_3 = Some(96);
+        let added = config.init(&Device::flex()).num_params() - 422_026;
+        assert_eq!(added, 64 * 96 * 9 + 96 + 4 * 96 + 32 * 49 * 128);
+    }
+
+    #[test]
     fn kind_names_round_trip_through_json() {
         let config = ModelConfig::new(ModelKind::Cnn);
         let json = serde_json::to_string(&config).expect("serialise");

@@ -20,6 +20,10 @@ pub struct CnnConfig {
     pub channels_1: usize,
     #[config(default = 64)]
     pub channels_2: usize,
+    /// Output channels of an optional third 3×3 convolution on the 7×7 maps after the
+    /// second pooling, followed by batch norm and ReLU. The default network has none.
+    #[config(default = "None")]
+    pub channels_3: Option<usize>,
     #[config(default = 128)]
     pub hidden: usize,
     /// Probability of zeroing a hidden unit during training.
@@ -27,13 +31,16 @@ pub struct CnnConfig {
     pub dropout: f64,
 }
 
-/// Two 3×3 convolution blocks (batch norm, ReLU, 2×2 max pooling), then two linear layers.
+/// Two 3×3 convolution blocks (batch norm, ReLU, 2×2 max pooling), an optional third
+/// convolution without pooling, then two linear layers.
 #[derive(Module, Debug)]
 pub struct Cnn {
     conv_1: Conv2d,
     norm_1: BatchNorm,
     conv_2: Conv2d,
     norm_2: BatchNorm,
+    conv_3: Option<Conv2d>,
+    norm_3: Option<BatchNorm>,
     pool: MaxPool2d,
     hidden: Linear,
     output: Linear,
@@ -45,6 +52,14 @@ pub struct Cnn {
 const POOLED_SIDE: usize = 7;
 
 impl CnnConfig {
+    /// Returns the output channels of the convolutions, such as `32,64` or `32,64,64`.
+    pub fn channels_text(&self) -> String {
+        match self.channels_3 {
+            Some(third) => format!("{},{},{third}", self.channels_1, self.channels_2),
+            None => format!("{},{}", self.channels_1, self.channels_2),
+        }
+    }
+
     /// Builds the network with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Cnn {
         let conv = |input, output| {
@@ -52,13 +67,20 @@ impl CnnConfig {
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device)
         };
+        let last_channels = self.channels_3.unwrap_or(self.channels_2);
         Cnn {
             conv_1: conv(1, self.channels_1),
             norm_1: BatchNormConfig::new(self.channels_1).init(device),
             conv_2: conv(self.channels_1, self.channels_2),
             norm_2: BatchNormConfig::new(self.channels_2).init(device),
+            conv_3: self
+                .channels_3
+                .map(|channels| conv(self.channels_2, channels)),
+            norm_3: self
+                .channels_3
+                .map(|channels| BatchNormConfig::new(channels).init(device)),
             pool: MaxPool2dConfig::new([2, 2]).init(),
-            hidden: LinearConfig::new(self.channels_2 * POOLED_SIDE * POOLED_SIDE, self.hidden)
+            hidden: LinearConfig::new(last_channels * POOLED_SIDE * POOLED_SIDE, self.hidden)
                 .init(device),
             output: LinearConfig::new(self.hidden, NUM_CLASSES).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
@@ -85,8 +107,13 @@ impl Cnn {
         let x = batch_norm(&self.norm_1, input_convolution(&self.conv_1, images)); // [batch, 32, 28, 28]
         let x = self.activation.forward(max_pool(&self.pool, x)); // [batch, 32, 14, 14]
         let x = batch_norm(&self.norm_2, same_convolution(&self.conv_2, x)); // [batch, 64, 14, 14]
-        let x = self.activation.forward(max_pool(&self.pool, x)); // [batch, 64, 7, 7]
-        let x = x.flatten(1, 3); // [batch, 3136]
+        let mut x = self.activation.forward(max_pool(&self.pool, x)); // [batch, 64, 7, 7]
+        if let (Some(conv), Some(norm)) = (&self.conv_3, &self.norm_3) {
+            x = self
+                .activation
+                .forward(batch_norm(norm, same_convolution(conv, x))); // [batch, channels_3, 7, 7]
+        }
+        let x = x.flatten(1, 3); // [batch, 3136] without the third convolution
         let x = self
             .dropout
             .forward(self.activation.forward(self.hidden.forward(x))); // [batch, 128]
@@ -210,15 +237,18 @@ mod tests {
         let x = cnn.norm_1.forward(cnn.conv_1.forward(images));
         let x = cnn.pool.forward(cnn.activation.forward(x));
         let x = cnn.norm_2.forward(cnn.conv_2.forward(x));
-        let x = cnn.pool.forward(cnn.activation.forward(x));
+        let mut x = cnn.pool.forward(cnn.activation.forward(x));
+        if let (Some(conv), Some(norm)) = (&cnn.conv_3, &cnn.norm_3) {
+            x = cnn.activation.forward(norm.forward(conv.forward(x)));
+        }
         let x = cnn.activation.forward(cnn.hidden.forward(x.flatten(1, 3)));
         cnn.output.forward(x)
     }
 
     /// Two copies of one freshly initialised network without dropout, whose
     /// running statistics are separate.
-    fn twin_networks(device: &Device) -> (Cnn, Cnn) {
-        let config = CnnConfig::new().with_dropout(0.0);
+    fn twin_networks(config: &CnnConfig, device: &Device) -> (Cnn, Cnn) {
+        let config = config.clone().with_dropout(0.0);
         let first = config.init(device);
         let second = config.init(device).load_record(first.clone().into_record());
         (first, second)
@@ -227,19 +257,27 @@ mod tests {
     #[test]
     fn training_forms_match_burns_modules() {
         // Flex runs this crate's pooling and batch-norm kernels.
-        assert_training_forms_match(Device::flex().autodiff());
+        assert_training_forms_match(&CnnConfig::new(), Device::flex().autodiff());
+    }
+
+    #[test]
+    fn third_convolution_matches_burns_modules() {
+        let config = CnnConfig::new().with_channels_3(Some(16));
+        assert_training_forms_match(&config, Device::flex().autodiff());
     }
 
     #[test]
     #[allow(deprecated)]
     fn training_forms_match_burns_modules_off_flex() {
         // Other backends compute the batch norm from tensor operations and pool with
-        // Burn's module; ndarray represents them, as wgpu needs a Vulkan driver.
-        assert_training_forms_match(Device::ndarray().autodiff());
+        // Burn's module; ndarray represents them, as wgpu needs a Vulkan driver. The
+        // optional third convolution takes Burn's convolution there.
+        let config = CnnConfig::new().with_channels_3(Some(16));
+        assert_training_forms_match(&config, Device::ndarray().autodiff());
     }
 
-    fn assert_training_forms_match(device: Device) {
-        let (fast, reference) = twin_networks(&device);
+    fn assert_training_forms_match(config: &CnnConfig, device: Device) {
+        let (fast, reference) = twin_networks(config, &device);
         device.seed(11);
         let images = Tensor::<4>::random([6, 1, 28, 28], Distribution::Normal(0.5, 1.0), &device);
         let weights = Tensor::<2>::random([6, 10], Distribution::Normal(0.0, 1.0), &device);
@@ -265,6 +303,14 @@ mod tests {
             reference.conv_2.weight.grad(&expected_grads),
             1e-4,
         );
+        if let (Some(actual), Some(expected)) = (&fast.conv_3, &reference.conv_3) {
+            assert_same_gradient(
+                "conv_3 weight",
+                actual.weight.grad(&grads),
+                expected.weight.grad(&expected_grads),
+                1e-4,
+            );
+        }
         assert_same_gradient(
             "hidden weight",
             fast.hidden.weight.grad(&grads),
@@ -277,10 +323,14 @@ mod tests {
             reference.output.weight.grad(&expected_grads),
             1e-4,
         );
-        for (name, actual, expected) in [
+        let mut norms = vec![
             ("norm_1", &fast.norm_1, &reference.norm_1),
             ("norm_2", &fast.norm_2, &reference.norm_2),
-        ] {
+        ];
+        if let (Some(actual), Some(expected)) = (&fast.norm_3, &reference.norm_3) {
+            norms.push(("norm_3", actual, expected));
+        }
+        for (name, actual, expected) in norms {
             assert_same_gradient(
                 &format!("{name} gamma"),
                 actual.gamma.grad(&grads),
@@ -317,7 +367,7 @@ mod tests {
     #[test]
     fn inference_uses_burns_modules() {
         let device = Device::flex();
-        let (fast, reference) = twin_networks(&device);
+        let (fast, reference) = twin_networks(&CnnConfig::new(), &device);
         let images = Tensor::<4>::random([3, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
         let gap = relative_gap(
             fast.forward(images.clone()),

@@ -27,9 +27,10 @@ pub struct TrainingConfig {
     #[config(default = "LrSchedule::Cosine")]
     pub lr_schedule: LrSchedule,
     /// L2 penalty that Adam adds to every parameter's gradient, as PyTorch's
-    /// `Adam(weight_decay=)` does; 0 adds none.
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
+    /// `Adam(weight_decay=)` does; none when unset. An option, so that run descriptions
+    /// written before the setting existed still read.
+    #[config(default = "None")]
+    pub weight_decay: Option<f64>,
     /// Whether training images get random small rotations, scalings and shifts, drawn from
     /// the seed.
     #[config(default = true)]
@@ -42,6 +43,14 @@ pub struct TrainingConfig {
     /// Number of training-set images to use, before the validation split; all when unset.
     #[config(default = "None")]
     pub limit: Option<usize>,
+}
+
+impl TrainingConfig {
+    /// Returns the weight decay that Adam applies, if any: an unset or zero setting gives
+    /// none.
+    pub fn applied_weight_decay(&self) -> Option<f64> {
+        self.weight_decay.filter(|&decay| decay > 0.0)
+    }
 }
 
 /// Learning-rate schedule of a run, applied step by step.
@@ -126,6 +135,18 @@ pub fn default_learning_rate(kind: ModelKind) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn description_without_weight_decay_reads() {
+        let config = TrainingConfig::new(ModelConfig::new(ModelKind::Cnn), BackendKind::Flex, 3);
+        let mut value = serde_json::to_value(&config).expect("serialise");
+        let removed = value
+            .as_object_mut()
+            .and_then(|fields| fields.remove("weight_decay"));
+        assert!(removed.is_some(), "no weight_decay field in {value}");
+        let older: TrainingConfig = serde_json::from_value(value).expect("older description");
+        assert_eq!(older.applied_weight_decay(), None);
+    }
 
     /// Returns the rates of the first `steps` steps of `schedule` from a peak of 0.01.
     fn rates(schedule: LrSchedule, steps: usize, steps_per_epoch: usize) -> Vec<f64> {

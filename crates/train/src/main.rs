@@ -38,17 +38,18 @@ struct Args {
     #[arg(long, value_enum, default_value = "cosine")]
     lr_schedule: LrSchedule,
     /// L2 weight decay: Adam adds this factor times each parameter to its gradient, like
-    /// PyTorch's `Adam(weight_decay=)`.
-    #[arg(long, allow_negative_numbers = true, default_value = "0", value_parser = parse_weight_decay)]
-    weight_decay: f64,
+    /// PyTorch's `Adam(weight_decay=)` [default: 0].
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_weight_decay)]
+    weight_decay: Option<f64>,
     /// Share of the CNN's hidden units zeroed in each training step [default: 0.25]. The
     /// MLP has no dropout.
     #[arg(long, allow_negative_numbers = true, value_parser = parse_dropout)]
     dropout: Option<f64>,
-    /// Output channels of the CNN's two convolutions, as FIRST,SECOND [default: 32,64].
-    /// Wider layers learn more features but train more slowly.
+    /// Output channels of the CNN's convolutions, as FIRST,SECOND [default: 32,64]. A
+    /// third number adds a third convolution on the 7×7 maps after the second pooling.
+    /// Wider and deeper networks learn more features but train more slowly.
     #[arg(long, value_parser = parse_channels)]
-    channels: Option<(usize, usize)>,
+    channels: Option<Channels>,
     /// Units of the CNN's hidden linear layer [default: 128].
     #[arg(long, allow_negative_numbers = true, value_parser = parse_positive)]
     hidden: Option<usize>,
@@ -130,14 +131,33 @@ fn parse_dropout(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_channels(text: &str) -> Result<(usize, usize), String> {
-    let parsed = text.split_once(',').and_then(|(first, second)| {
-        Some((first.trim().parse().ok()?, second.trim().parse().ok()?))
-    });
-    match parsed {
-        Some((first, second)) if first > 0 && second > 0 => Ok((first, second)),
+/// The values of `--channels`: two or three output channel counts.
+#[derive(Clone, Copy, Debug)]
+struct Channels {
+    first: usize,
+    second: usize,
+    third: Option<usize>,
+}
+
+fn parse_channels(text: &str) -> Result<Channels, String> {
+    let counts: Option<Vec<usize>> = text
+        .split(',')
+        .map(|count| count.trim().parse().ok().filter(|&count| count > 0))
+        .collect();
+    match counts.as_deref() {
+        Some(&[first, second]) => Ok(Channels {
+            first,
+            second,
+            third: None,
+        }),
+        Some(&[first, second, third]) => Ok(Channels {
+            first,
+            second,
+            third: Some(third),
+        }),
         _ => Err(format!(
-            "{text} is not two positive whole numbers; use FIRST,SECOND such as 32,64"
+            "{text} is not two or three positive whole numbers; use counts such as 32,64 or \
+             32,64,64"
         )),
     }
 }
@@ -206,9 +226,10 @@ fn main() -> ExitCode {
     if let Some(dropout) = args.dropout {
         model.cnn.dropout = dropout;
     }
-    if let Some((first, second)) = args.channels {
-        model.cnn.channels_1 = first;
-        model.cnn.channels_2 = second;
+    if let Some(channels) = args.channels {
+        model.cnn.channels_1 = channels.first;
+        model.cnn.channels_2 = channels.second;
+        model.cnn.channels_3 = channels.third;
     }
     if let Some(hidden) = args.hidden {
         model.cnn.hidden = hidden;

@@ -221,8 +221,8 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
     let (saved_cnn, requested_cnn) = (&saved.model.cnn, &requested.model.cnn);
     compare(
         "channels",
-        format!("{},{}", saved_cnn.channels_1, saved_cnn.channels_2),
-        format!("{},{}", requested_cnn.channels_1, requested_cnn.channels_2),
+        saved_cnn.channels_text(),
+        requested_cnn.channels_text(),
     );
     compare(
         "hidden units",
@@ -263,8 +263,8 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
     );
     compare(
         "weight decay",
-        saved.weight_decay.to_string(),
-        requested.weight_decay.to_string(),
+        saved.applied_weight_decay().unwrap_or(0.0).to_string(),
+        requested.applied_weight_decay().unwrap_or(0.0).to_string(),
     );
     compare(
         "augmentation",
@@ -441,13 +441,13 @@ mod tests {
     fn cnn_flag_changes_are_each_named() {
         let saved = config(ModelKind::Cnn);
         let mut requested = config(ModelKind::Cnn);
-        requested.model.cnn.channels_2 = 128;
+        requested.model.cnn.channels_3 = Some(64);
         requested.model.cnn.dropout = 0.1;
-        requested.weight_decay = 1e-4;
+        requested.weight_decay = Some(1e-4);
         assert_eq!(
             incompatible_settings(&saved, &requested),
             vec![
-                "channels 32,64 → 32,128",
+                "channels 32,64 → 32,64,64",
                 "dropout 0.25 → 0.1",
                 "weight decay 0 → 0.0001"
             ]

@@ -188,7 +188,9 @@ pub fn train(
     let model = config.model.init(&device.clone().autodiff());
     let optimizer = AdamConfig::new()
         .with_weight_decay(
-            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
+            config
+                .applied_weight_decay()
+                .map(|decay| WeightDecayConfig::new(decay as f32)),
         )
         .init();
     let learner = Learner::new(model, optimizer, scheduler);
@@ -311,16 +313,16 @@ fn print_header(config: &TrainingConfig) {
     let mut model_settings = String::new();
     if config.model.kind == ModelKind::Cnn {
         let (cnn, default) = (&config.model.cnn, CnnConfig::new());
-        if (cnn.channels_1, cnn.channels_2) != (default.channels_1, default.channels_2) {
-            model_settings.push_str(&format!(", channels {},{}", cnn.channels_1, cnn.channels_2));
+        if cnn.channels_text() != default.channels_text() {
+            model_settings.push_str(&format!(", channels {}", cnn.channels_text()));
         }
         if cnn.hidden != default.hidden {
             model_settings.push_str(&format!(", {} hidden units", cnn.hidden));
         }
         model_settings.push_str(&format!(", dropout {}", cnn.dropout));
     }
-    if config.weight_decay > 0.0 {
-        model_settings.push_str(&format!(", weight decay {}", config.weight_decay));
+    if let Some(decay) = config.applied_weight_decay() {
+        model_settings.push_str(&format!(", weight decay {decay}"));
     }
     crate::outln!(
         "training {} on {} for {} epoch{} (batch {}, learning rate {} with {} schedule, \
