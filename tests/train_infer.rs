@@ -817,8 +817,10 @@ fn nan_loss_stops_run_and_keeps_previous_record() {
     assert!(first.status.success(), "{}", describe(&first));
     let record = artifacts.path().join("mlp/model.bpk");
     let summary = artifacts.path().join("mlp/summary.json");
+    let metrics = artifacts.path().join("mlp/metrics.csv");
     let record_before = std::fs::read(&record).expect("first record");
     let summary_before = std::fs::read(&summary).expect("first summary");
+    let metrics_before = std::fs::read(&metrics).expect("first metrics");
 
     let diverged = train(Some("10"));
     let stderr = String::from_utf8_lossy(&diverged.stderr);
@@ -835,5 +837,10 @@ fn nan_loss_stops_run_and_keeps_previous_record() {
     assert!(
         std::fs::read(&summary).expect("summary") == summary_before,
         "summary replaced"
+    );
+    // The first run's rows still describe the record beside them.
+    assert!(
+        std::fs::read(&metrics).expect("metrics") == metrics_before,
+        "metrics.csv replaced"
     );
 }

@@ -1,5 +1,6 @@
 //! One training run: data, model, Burn's learner, test-set evaluation and artifacts.
 
+use std::fs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -199,9 +200,23 @@ pub fn train(
     stop_on_signals(&interrupter);
     let (epoch_counter, finished_epochs) = EpochCounter::new(interrupter.clone());
     let (loss_guard, divergence) = FiniteLossGuard::new(interrupter.clone());
+    // The log of a run in progress stays beside its checkpoints, so that metrics.csv keeps
+    // describing the record it sits beside until this run replaces that record.
+    let log_path = run_dir.join(CHECKPOINT_DIR).join(METRICS_FILE);
     let epoch_log = match start {
-        Start::Fresh => EpochLog::create(&run_dir.join(METRICS_FILE))?,
-        Start::Resume(epoch) => EpochLog::resume(&run_dir.join(METRICS_FILE), epoch)?,
+        Start::Fresh => EpochLog::create(&log_path)?,
+        Start::Resume(epoch) => {
+            let earlier_path = run_dir.join(METRICS_FILE);
+            if !log_path.exists() && earlier_path.exists() {
+                // Runs interrupted under earlier versions of mnist-train logged into the run
+                // folder itself.
+                fs::copy(&earlier_path, &log_path).map_err(|source| TrainError::Artifact {
+                    path: log_path.clone(),
+                    source,
+                })?;
+            }
+            EpochLog::resume(&log_path, epoch)?
+        }
     };
     let recorder = EpochRecorder::wrap(
         renderer(options.progress, interrupter.clone(), start),
@@ -473,5 +488,11 @@ fn save_artifacts(
         })?;
     artifacts::write_json(&run_dir.join(CONFIG_FILE), config)?;
     artifacts::write_json(&run_dir.join(SUMMARY_FILE), summary)?;
+    let log_path = run_dir.join(CHECKPOINT_DIR).join(METRICS_FILE);
+    let metrics_path = run_dir.join(METRICS_FILE);
+    fs::rename(&log_path, &metrics_path).map_err(|source| TrainError::Artifact {
+        path: metrics_path,
+        source,
+    })?;
     Ok(())
 }
