@@ -23,6 +23,7 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir "$(DATASET_DIR)"
 	$(if $(WEIGHT_DECAY),--weight-decay $(WEIGHT_DECAY)) $(if $(DROPOUT),--dropout $(DROPOUT)) \
 	$(if $(CHANNELS),--channels $(CHANNELS)) $(if $(HIDDEN),--hidden $(HIDDEN)) \
 	$(if $(filter 0,$(AUGMENT)),--no-augment) $(if $(SEED),--seed $(SEED)) \
+	$(if $(UNAUGMENTED_EPOCHS),--unaugmented-epochs $(UNAUGMENTED_EPOCHS)) \
 	$(if $(VALID_FRACTION),--valid-fraction $(VALID_FRACTION)) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(PROGRESS),--progress $(PROGRESS)) \
 	$(if $(filter 1,$(RESUME)),--resume) $(if $(filter 1,$(RESTART)),--restart) \
@@ -33,7 +34,8 @@ TRAIN_FLAGS := --model $(MODEL) --backend $(BACKEND) --data-dir "$(DATASET_DIR)"
 help:
 	@echo "make train [MODEL=mlp|cnn] [BACKEND=flex|ndarray|wgpu] [EPOCHS=] [BATCH_SIZE=]"
 	@echo "           [LR=] [LR_SCHEDULE=cosine|linear|step|constant] [WEIGHT_DECAY=]"
-	@echo "           [AUGMENT=0] [SEED=] [DROPOUT=] [CHANNELS=32,64] [HIDDEN=]   (last three: cnn)"
+	@echo "           [AUGMENT=0] [UNAUGMENTED_EPOCHS=] [SEED=]"
+	@echo "           [DROPOUT=] [CHANNELS=32,64] [HIDDEN=]   (cnn only)"
 	@echo "           [VALID_FRACTION=] [LIMIT=] [PROGRESS=plain]"
 	@echo "           [RESUME=1 | RESTART=1]    continue or discard an interrupted run"
 	@echo "           [KEEP_CHECKPOINTS=2]      epochs whose checkpoints stay; 0 keeps all"

@@ -234,10 +234,10 @@ fn infer_text_output_gives_digit_and_two_candidates() {
     );
 }
 
-/// The CNN's size flags reach config.json, and `mnist-infer` rebuilds the network they
-/// describe from it: the default layers would not fit the record's weights.
+/// The CNN's size and regularisation flags reach config.json, and `mnist-infer` rebuilds
+/// the network they describe from it: the default layers would not fit the record.
 #[test]
-fn cnn_sizes_from_flags_are_saved_and_inferred() {
+fn cnn_flags_are_saved_and_inferred() {
     let artifacts = tempfile::tempdir().expect("temporary folder");
     let output = run(Command::new(binary("mnist-train")).args([
         "--model",
@@ -245,6 +245,8 @@ fn cnn_sizes_from_flags_are_saved_and_inferred() {
         "--limit",
         "640",
         "--epochs",
+        "2",
+        "--unaugmented-epochs",
         "1",
         "--channels",
         "8,16,12",
@@ -262,7 +264,10 @@ fn cnn_sizes_from_flags_are_saved_and_inferred() {
     assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("channels 8,16,12, 24 hidden units, dropout 0.1, weight decay 0.0001"),
+        stdout.contains(
+            "channels 8,16,12, 24 hidden units, dropout 0.1, weight decay 0.0001, augmented \
+             through epoch 1"
+        ),
         "settings missing from the header: {stdout}"
     );
 
@@ -275,6 +280,7 @@ fn cnn_sizes_from_flags_are_saved_and_inferred() {
     assert_eq!(cnn["hidden"], 24);
     assert_eq!(cnn["dropout"], 0.1);
     assert_eq!(config["weight_decay"], 0.0001);
+    assert_eq!(config["unaugmented_epochs"], 1);
     let samples = write_samples();
     let output = run(Command::new(binary("mnist-infer"))
         .args(["--artifact-dir", path_text(artifacts.path())])
@@ -383,7 +389,7 @@ fn dashboard_without_terminal_warns_and_trains() {
 
 #[test]
 fn invalid_training_flags_are_rejected_before_work() {
-    let cases: [(&[&str], &str); 21] = [
+    let cases: [(&[&str], &str); 24] = [
         (&["--epochs", "0"], "0"),
         (
             &["--batch-size", "100000"],
@@ -421,6 +427,15 @@ fn invalid_training_flags_are_rejected_before_work() {
         (&["--model", "cnn", "--channels", "8,8,8,8"], "8,8,8,8"),
         (&["--model", "cnn", "--channels", "0,64"], "0,64"),
         (&["--model", "cnn", "--hidden", "0"], "0 is not positive"),
+        (
+            &["--epochs", "3", "--unaugmented-epochs", "3"],
+            "leaves none of the 3 epochs augmented",
+        ),
+        (&["--unaugmented-epochs", "-1"], "-1"),
+        (
+            &["--no-augment", "--unaugmented-epochs", "1"],
+            "cannot be used with",
+        ),
     ];
     let empty = tempfile::tempdir().expect("temporary folder");
     for (flags, value) in cases {

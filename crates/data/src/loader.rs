@@ -35,6 +35,8 @@ pub struct EpochLoader {
     shuffle_seed: Option<u64>,
     /// Random distortion of every image, drawn per epoch from the shuffle seed.
     augmentation: Option<Augmentation>,
+    /// Last epoch whose images are distorted; later ones serve the images as they are.
+    last_augmented_epoch: usize,
     device: Device,
     /// Number of the epoch that the next `iter` call serves, starting at 1.
     next_epoch: Arc<AtomicUsize>,
@@ -62,6 +64,7 @@ impl EpochLoader {
             batch_size,
             shuffle_seed,
             augmentation: None,
+            last_augmented_epoch: usize::MAX,
             device,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch.max(1))),
         }
@@ -77,6 +80,13 @@ impl EpochLoader {
             "augmentation draws from the shuffle seed"
         );
         self.augmentation = Some(augmentation);
+        self
+    }
+
+    /// Stops distorting images after epoch `epoch`, so that the last epochs train on the
+    /// images as they are, like the test images.
+    pub fn augment_until(mut self, epoch: usize) -> Self {
+        self.last_augmented_epoch = epoch;
         self
     }
 }
@@ -107,6 +117,7 @@ impl DataLoader<MnistBatch> for EpochLoader {
         };
         let distortion_seed = self
             .shuffle_seed
+            .filter(|_| epoch <= self.last_augmented_epoch)
             .map(|seed| epoch_seed(seed.wrapping_add(2), epoch));
         let distorted = match (&self.augmentation, distortion_seed) {
             (Some(augmentation), Some(seed)) => distort_ahead(
@@ -424,6 +435,43 @@ mod tests {
             epochs[0],
             "augmentation changed nothing"
         );
+    }
+
+    #[test]
+    fn epochs_after_augment_until_are_undistorted() {
+        let split = Arc::new(MnistSplit {
+            images: (0..24 * IMAGE_PIXELS)
+                .map(|i| ((i * 37) % 251) as u8)
+                .collect(),
+            labels: vec![3; 24],
+        });
+        let make = |augment: bool| {
+            let loader = EpochLoader::new(
+                MnistBatcher::new(split.clone()),
+                (0..24).collect(),
+                8,
+                Some(5),
+                Device::flex(),
+                1,
+            );
+            if augment {
+                loader
+                    .with_augmentation(Augmentation::default())
+                    .augment_until(2)
+            } else {
+                loader
+            }
+        };
+        let (switched, plain) = (make(true), make(false));
+        for epoch in 1..=3 {
+            let (switched_pixels, plain_pixels) = (epoch_pixels(&switched), epoch_pixels(&plain));
+            if epoch <= 2 {
+                assert_ne!(switched_pixels, plain_pixels, "epoch {epoch} undistorted");
+            } else {
+                // Same order and pixels: only the distortion stops.
+                assert_eq!(switched_pixels, plain_pixels, "epoch {epoch} distorted");
+            }
+        }
     }
 
     #[test]

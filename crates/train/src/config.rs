@@ -35,6 +35,10 @@ pub struct TrainingConfig {
     /// the seed.
     #[config(default = true)]
     pub augment: bool,
+    /// Number of final epochs that train on undistorted images when `augment` is set.
+    /// Unset means none.
+    #[config(default = "None")]
+    pub unaugmented_epochs: Option<usize>,
     #[config(default = 42)]
     pub seed: u64,
     /// Share of the training set held out for validation, in (0, 1).
@@ -46,6 +50,13 @@ pub struct TrainingConfig {
 }
 
 impl TrainingConfig {
+    /// Returns the last epoch whose training images are distorted, or `None` when the run
+    /// trains without augmentation.
+    pub fn last_augmented_epoch(&self) -> Option<usize> {
+        self.augment
+            .then(|| self.epochs - self.unaugmented_epochs.unwrap_or(0).min(self.epochs))
+    }
+
     /// Returns the weight decay that Adam applies, if any: an unset or zero setting gives
     /// none.
     pub fn applied_weight_decay(&self) -> Option<f64> {
@@ -135,6 +146,17 @@ pub fn default_learning_rate(kind: ModelKind) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unaugmented_epochs_end_the_augmentation_early() {
+        let mut config =
+            TrainingConfig::new(ModelConfig::new(ModelKind::Cnn), BackendKind::Flex, 15);
+        assert_eq!(config.last_augmented_epoch(), Some(15));
+        config.unaugmented_epochs = Some(2);
+        assert_eq!(config.last_augmented_epoch(), Some(13));
+        config.augment = false;
+        assert_eq!(config.last_augmented_epoch(), None);
+    }
 
     #[test]
     fn description_without_weight_decay_reads() {

@@ -58,6 +58,9 @@ struct Args {
     /// from the seed, anew in every epoch.
     #[arg(long)]
     no_augment: bool,
+    /// Train the last N epochs on undistorted images, like the test images [default: 0].
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "no_augment", value_parser = parse_count)]
+    unaugmented_epochs: Option<usize>,
     /// Seed of weight initialisation, dropout, the validation split and shuffling.
     #[arg(long, default_value = "42", allow_negative_numbers = true)]
     seed: u64,
@@ -162,6 +165,11 @@ fn parse_channels(text: &str) -> Result<Channels, String> {
     }
 }
 
+fn parse_count(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .map_err(|_| format!("{text} is not a whole number of 0 or more"))
+}
+
 fn parse_fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
@@ -234,10 +242,25 @@ fn main() -> ExitCode {
     if let Some(hidden) = args.hidden {
         model.cnn.hidden = hidden;
     }
+    let epochs = args.epochs.unwrap_or_else(|| default_epochs(kind));
+    if let Some(unaugmented) = args.unaugmented_epochs
+        && unaugmented >= epochs
+    {
+        Args::command()
+            .error(
+                ErrorKind::ValueValidation,
+                format!(
+                    "--unaugmented-epochs {unaugmented} leaves none of the {epochs} epochs \
+                     augmented; use fewer, or --no-augment to train every epoch on the images \
+                     as they are"
+                ),
+            )
+            .exit();
+    }
     let config = TrainingConfig {
         model,
         backend: args.backend,
-        epochs: args.epochs.unwrap_or_else(|| default_epochs(kind)),
+        epochs,
         batch_size: args.batch_size,
         learning_rate: args
             .learning_rate
@@ -245,6 +268,7 @@ fn main() -> ExitCode {
         lr_schedule: args.lr_schedule,
         weight_decay: args.weight_decay,
         augment: !args.no_augment,
+        unaugmented_epochs: args.unaugmented_epochs,
         seed: args.seed,
         valid_fraction: args.valid_fraction,
         limit: args.limit,

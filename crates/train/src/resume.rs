@@ -271,6 +271,11 @@ fn incompatible_settings(saved: &TrainingConfig, requested: &TrainingConfig) -> 
         saved.augment.to_string(),
         requested.augment.to_string(),
     );
+    compare(
+        "unaugmented epochs",
+        saved.unaugmented_epochs.unwrap_or(0).to_string(),
+        requested.unaugmented_epochs.unwrap_or(0).to_string(),
+    );
     compare("seed", saved.seed.to_string(), requested.seed.to_string());
     compare(
         "validation fraction",
@@ -438,18 +443,20 @@ mod tests {
     }
 
     #[test]
-    fn cnn_flag_changes_are_each_named() {
+    fn newer_flag_changes_are_each_named() {
         let saved = config(ModelKind::Cnn);
         let mut requested = config(ModelKind::Cnn);
         requested.model.cnn.channels_3 = Some(64);
         requested.model.cnn.dropout = 0.1;
         requested.weight_decay = Some(1e-4);
+        requested.unaugmented_epochs = Some(1);
         assert_eq!(
             incompatible_settings(&saved, &requested),
             vec![
                 "channels 32,64 → 32,64,64",
                 "dropout 0.25 → 0.1",
-                "weight decay 0 → 0.0001"
+                "weight decay 0 → 0.0001",
+                "unaugmented epochs 0 → 1"
             ]
         );
     }

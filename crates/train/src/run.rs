@@ -164,8 +164,10 @@ pub fn train(
         device.clone(),
         start.first_epoch(),
     );
-    if config.augment {
-        train_loader = train_loader.with_augmentation(Augmentation::default());
+    if let Some(last_epoch) = config.last_augmented_epoch() {
+        train_loader = train_loader
+            .with_augmentation(Augmentation::default())
+            .augment_until(last_epoch);
     }
     let train_loader = Arc::new(train_loader);
     let valid_loader = Arc::new(EpochLoader::new(
@@ -351,10 +353,10 @@ fn print_header(config: &TrainingConfig) {
         config.lr_schedule,
         config.seed,
         model_settings,
-        if config.augment {
-            ", augmented"
-        } else {
-            ", not augmented"
+        match config.last_augmented_epoch() {
+            None => ", not augmented".to_string(),
+            Some(last) if last == config.epochs => ", augmented".to_string(),
+            Some(last) => format!(", augmented through epoch {last}"),
         }
     );
 }
