@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use mnist_e2e::{binary, dataset_dir, describe, logits_of, read_json, run};
-use mnist_model::ModelKind;
+use mnist_e2e::{binary, configured_logits_of, dataset_dir, describe, logits_of, read_json, run};
+use mnist_model::{ModelConfig, ModelKind};
 use tempfile::TempDir;
 
 /// Exit code of a run that cannot be resumed, or that would discard an interrupted one.
@@ -77,9 +77,13 @@ fn assert_same_result(kind: ModelKind, expected: &Path, actual: &Path) {
         actual_summary["test_accuracy"]
     );
     assert_eq!(expected_summary["test_loss"], actual_summary["test_loss"]);
+    // Both runs share one configuration, which may give the CNN other layer sizes.
+    let config: ModelConfig =
+        serde_json::from_value(read_json(&run_dir(expected).join("config.json"))["model"].clone())
+            .expect("model configuration");
     assert!(
-        logits_of(kind, &run_dir(expected).join("model.bpk"))
-            == logits_of(kind, &run_dir(actual).join("model.bpk")),
+        configured_logits_of(&config, &run_dir(expected).join("model.bpk"))
+            == configured_logits_of(&config, &run_dir(actual).join("model.bpk")),
         "the resumed run saved other weights than the uninterrupted one"
     );
 }
@@ -157,6 +161,18 @@ fn resumed_mlp_matches_uninterrupted() {
 #[test]
 fn resumed_cnn_matches_uninterrupted() {
     resume_matches_uninterrupted(ModelKind::Cnn, &CNN_RUN, 3);
+}
+
+/// The run stops in its undistorted last epoch, after an augmented one, and with a
+/// third convolution, so the switch and the extra layer both survive the resume.
+#[test]
+fn resumed_cnn_with_unaugmented_end_matches() {
+    let flags = [
+        &CNN_RUN[..],
+        &["--unaugmented-epochs", "1", "--channels", "8,16,16"],
+    ]
+    .concat();
+    resume_matches_uninterrupted(ModelKind::Cnn, &flags, 3);
 }
 
 #[test]

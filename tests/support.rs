@@ -81,13 +81,19 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 /// images, so that tests can compare weights through what the model computes. Record files
 /// of equal weights differ: Burn gives each parameter a random id.
 pub fn logits_of(kind: mnist_model::ModelKind, record: &Path) -> Vec<f32> {
+    configured_logits_of(&mnist_model::ModelConfig::new(kind), record)
+}
+
+/// Returns the logits that the record at `record`, of the model `config` describes, gives
+/// for the first 64 test images.
+pub fn configured_logits_of(config: &mnist_model::ModelConfig, record: &Path) -> Vec<f32> {
     use burn::module::Module;
     use burn::tensor::Device;
     use mnist_data::dataset::MnistBatcher;
     use mnist_data::{Split, load_split};
 
     let device = Device::flex();
-    let model = mnist_model::ModelConfig::new(kind)
+    let model = config
         .init(&device)
         .try_load_file(record)
         .unwrap_or_else(|error| panic!("{}: {error}", record.display()))
