@@ -389,7 +389,7 @@ fn dashboard_without_terminal_warns_and_trains() {
 
 #[test]
 fn invalid_training_flags_are_rejected_before_work() {
-    let cases: [(&[&str], &str); 24] = [
+    let cases: [(&[&str], &str); 29] = [
         (&["--epochs", "0"], "0"),
         (
             &["--batch-size", "100000"],
@@ -434,8 +434,19 @@ fn invalid_training_flags_are_rejected_before_work() {
         (&["--unaugmented-epochs", "-1"], "-1"),
         (
             &["--no-augment", "--unaugmented-epochs", "1"],
-            "cannot be used with",
+            "leave out --unaugmented-epochs",
         ),
+        (&["--model", "cnn", "--channels", "-8,8"], "-8,8"),
+        (&["--model", "cnn", "--dropout", "-inf"], "-inf"),
+        (
+            &["--model", "cnn", "--channels", "4294967296,8"],
+            "4294967296 is more than the 512 channels",
+        ),
+        (
+            &["--model", "cnn", "--hidden", "99999999999999"],
+            "more than the 4096 hidden units",
+        ),
+        (&["--weight-decay", "-inf"], "-inf"),
     ];
     let empty = tempfile::tempdir().expect("temporary folder");
     for (flags, value) in cases {

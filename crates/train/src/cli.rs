@@ -20,7 +20,7 @@ impl From<ModelArg> for ModelKind {
 
 /// Parses a whole number of at least 1, naming the value when it is not one.
 pub fn parse_positive(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
+    match text.trim().parse::<usize>() {
         Ok(0) => Err(format!("{text} is not positive; use 1 or more")),
         Ok(value) => Ok(value),
         Err(_) => Err(format!("{text} is not a positive whole number")),

@@ -16,6 +16,20 @@ use crate::run::RunSummary;
 /// ten digits scores about 0.1, and one MLP epoch over `--limit 1000` scored 0.57.
 const NEAR_CHANCE: f64 = 0.2;
 
+/// Returns a warning when the run's test accuracy is close to chance, for standard error
+/// after the summary that states the accuracy.
+pub fn chance_warning(summary: &RunSummary) -> Option<String> {
+    (summary.test_accuracy < NEAR_CHANCE).then(|| {
+        format!(
+            "warning: test accuracy {:.2} % is close to chance (10 %), so the model did not \
+             learn; {} now contains it. Train again with a lower --learning-rate (LR=), more \
+             images and epochs, or a larger network",
+            100.0 * summary.test_accuracy,
+            summary.artifact_dir.join(artifacts::RECORD_FILE).display()
+        )
+    })
+}
+
 /// Finishes a saved run and returns its summary for standard output. `data_dir` is the
 /// MNIST folder the run read, named in the evaluation command it suggests.
 ///
@@ -52,15 +66,6 @@ pub fn finish_run(summary: &RunSummary, data_dir: &Path) -> String {
         summary.test_images,
         summary.test_loss
     );
-    if summary.test_accuracy < NEAR_CHANCE {
-        crate::errln!(
-            "warning: test accuracy {:.2} % is close to chance (10 %), so the model did not \
-             learn; {} now contains it. Train again with a lower --learning-rate (LR=) or \
-             more images and epochs",
-            100.0 * summary.test_accuracy,
-            run_dir.join(artifacts::RECORD_FILE).display()
-        );
-    }
     if let Some(best) = best_epoch(&rows) {
         let _ = writeln!(
             text,

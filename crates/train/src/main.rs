@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 use mnist_model::{ModelConfig, ModelKind};
 use mnist_train::cli::{ModelArg, parse_positive};
 use mnist_train::config::{LrSchedule, default_epochs, default_learning_rate};
-use mnist_train::finish::finish_run;
+use mnist_train::finish::{chance_warning, finish_run};
 use mnist_train::run::{DEFAULT_KEEP_CHECKPOINTS, ProgressMode, RunOptions};
 use mnist_train::{BackendKind, RunPaths, TrainingConfig, train};
 
@@ -31,7 +31,7 @@ struct Args {
     batch_size: usize,
     /// Peak learning rate of Adam, which --lr-schedule lowers over the run [default: 0.001
     /// for mlp, 0.002 for cnn].
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_learning_rate)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_learning_rate)]
     learning_rate: Option<f64>,
     /// Learning-rate schedule over the run: `cosine` and `linear` lower the rate to zero,
     /// `step` multiplies it by 0.7 after each epoch, `constant` keeps it.
@@ -39,19 +39,20 @@ struct Args {
     lr_schedule: LrSchedule,
     /// L2 weight decay: Adam adds this factor times each parameter to its gradient, like
     /// PyTorch's `Adam(weight_decay=)` [default: 0].
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_weight_decay)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_weight_decay)]
     weight_decay: Option<f64>,
     /// Share of the CNN's hidden units zeroed in each training step [default: 0.25]. The
     /// MLP has no dropout.
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_dropout)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_dropout)]
     dropout: Option<f64>,
-    /// Output channels of the CNN's convolutions, as FIRST,SECOND [default: 32,64]. A
+    /// Output channels of the CNN's convolutions, each at most 512, as FIRST,SECOND
+    /// [default: 32,64]. A
     /// third number adds a third convolution on the 7×7 maps after the second pooling.
     /// Wider and deeper networks learn more features but train more slowly.
-    #[arg(long, value_parser = parse_channels)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_channels)]
     channels: Option<Channels>,
-    /// Units of the CNN's hidden linear layer [default: 128].
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_positive)]
+    /// Units of the CNN's hidden linear layer, at most 4096 [default: 128].
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_hidden)]
     hidden: Option<usize>,
     /// Train on the images as they are. By default each training image is distorted by a
     /// random rotation (up to 10°), scaling (0.9 to 1.1) and shift (up to 2 pixels), drawn
@@ -59,7 +60,7 @@ struct Args {
     #[arg(long)]
     no_augment: bool,
     /// Train the last N epochs on undistorted images, like the test images [default: 0].
-    #[arg(long, allow_negative_numbers = true, conflicts_with = "no_augment", value_parser = parse_count)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count)]
     unaugmented_epochs: Option<usize>,
     /// Seed of weight initialisation, dropout, the validation split and shuffling.
     #[arg(long, default_value = "42", allow_negative_numbers = true)]
@@ -115,7 +116,7 @@ fn parse_learning_rate(text: &str) -> Result<f64, String> {
 }
 
 fn parse_weight_decay(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
+    match text.trim().parse::<f64>() {
         Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
         Ok(_) => Err(format!(
             "{text} is outside [0, 1); use a decay such as 0.0001"
@@ -125,7 +126,7 @@ fn parse_weight_decay(text: &str) -> Result<f64, String> {
 }
 
 fn parse_dropout(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
+    match text.trim().parse::<f64>() {
         Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
         Ok(_) => Err(format!(
             "{text} is outside [0, 1); use a probability such as 0.25"
@@ -142,11 +143,33 @@ struct Channels {
     third: Option<usize>,
 }
 
+/// Largest channel count `--channels` accepts. With 512 channels before the hidden layer
+/// and 4096 units in it, its weights, their gradient and Adam's two moments take 1.6 GB.
+const MAX_CHANNELS: usize = 512;
+/// Largest `--hidden`, which bounds that memory with [`MAX_CHANNELS`].
+const MAX_HIDDEN: usize = 4096;
+
+fn parse_hidden(text: &str) -> Result<usize, String> {
+    let value = parse_positive(text)?;
+    if value > MAX_HIDDEN {
+        return Err(format!(
+            "{text} is more than the {MAX_HIDDEN} hidden units allowed; use fewer, such as 256"
+        ));
+    }
+    Ok(value)
+}
+
 fn parse_channels(text: &str) -> Result<Channels, String> {
     let counts: Option<Vec<usize>> = text
         .split(',')
         .map(|count| count.trim().parse().ok().filter(|&count| count > 0))
         .collect();
+    if let Some(large) = counts.iter().flatten().find(|&&count| count > MAX_CHANNELS) {
+        return Err(format!(
+            "{text}: {large} is more than the {MAX_CHANNELS} channels allowed per convolution; \
+             use fewer, such as 32,64,64"
+        ));
+    }
     match counts.as_deref() {
         Some(&[first, second]) => Ok(Channels {
             first,
@@ -166,7 +189,8 @@ fn parse_channels(text: &str) -> Result<Channels, String> {
 }
 
 fn parse_count(text: &str) -> Result<usize, String> {
-    text.parse::<usize>()
+    text.trim()
+        .parse::<usize>()
         .map_err(|_| format!("{text} is not a whole number of 0 or more"))
 }
 
@@ -243,6 +267,16 @@ fn main() -> ExitCode {
         model.cnn.hidden = hidden;
     }
     let epochs = args.epochs.unwrap_or_else(|| default_epochs(kind));
+    if args.no_augment && args.unaugmented_epochs.is_some_and(|count| count > 0) {
+        Args::command()
+            .error(
+                ErrorKind::ArgumentConflict,
+                "--no-augment (AUGMENT=0) already trains every epoch on undistorted images; \
+                 leave out --unaugmented-epochs, or leave out --no-augment to augment the \
+                 earlier epochs",
+            )
+            .exit();
+    }
     if let Some(unaugmented) = args.unaugmented_epochs
         && unaugmented >= epochs
     {
@@ -288,6 +322,9 @@ fn main() -> ExitCode {
         Ok(summary) => {
             let report = finish_run(&summary, &paths.data_dir);
             mnist_train::outln!("{}", report.trim_end());
+            if let Some(warning) = chance_warning(&summary) {
+                mnist_train::errln!("{warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -334,7 +334,8 @@ fn print_header(config: &TrainingConfig) {
             model_settings.push_str(&format!(", channels {}", cnn.channels_text()));
         }
         if cnn.hidden != default.hidden {
-            model_settings.push_str(&format!(", {} hidden units", cnn.hidden));
+            let units = if cnn.hidden == 1 { "unit" } else { "units" };
+            model_settings.push_str(&format!(", {} hidden {units}", cnn.hidden));
         }
         model_settings.push_str(&format!(", dropout {}", cnn.dropout));
     }
