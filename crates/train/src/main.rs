@@ -116,21 +116,18 @@ fn parse_learning_rate(text: &str) -> Result<f64, String> {
 }
 
 fn parse_weight_decay(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
-        Ok(_) => Err(format!(
-            "{text} is outside [0, 1); use a decay such as 0.0001"
-        )),
-        Err(_) => Err(format!("{text} is not a number")),
-    }
+    parse_below_one(text, "a decay such as 0.0001")
 }
 
 fn parse_dropout(text: &str) -> Result<f64, String> {
+    parse_below_one(text, "a probability such as 0.25")
+}
+
+/// Parses a number in [0, 1), suggesting `example` for one outside it.
+fn parse_below_one(text: &str, example: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
-        Ok(_) => Err(format!(
-            "{text} is outside [0, 1); use a probability such as 0.25"
-        )),
+        Ok(_) => Err(format!("{text} is outside [0, 1); use {example}")),
         Err(_) => Err(format!("{text} is not a number")),
     }
 }
