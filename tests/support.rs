@@ -84,8 +84,8 @@ pub fn logits_of(kind: mnist_model::ModelKind, record: &Path) -> Vec<f32> {
     configured_logits_of(&mnist_model::ModelConfig::new(kind), record)
 }
 
-/// Returns the logits that the record at `record`, of the model `config` describes, gives
-/// for the first 64 test images.
+/// Loads `record` into the model that `config` describes and returns its logits for the
+/// first 64 test images.
 pub fn configured_logits_of(config: &mnist_model::ModelConfig, record: &Path) -> Vec<f32> {
     use burn::module::Module;
     use burn::tensor::Device;

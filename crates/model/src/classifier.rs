@@ -125,8 +125,8 @@ mod tests {
 
     #[test]
     fn third_convolution_adds_its_parameters() {
-        // 64·96·9 + 96 for the convolution and 4·96 for its batch norm; the hidden layer
-        // takes 96·49 inputs instead of 64·49, 32·49·128 more weights.
+        // 64·96·9 + 96 for the convolution and 4·96 for its batch norm. The hidden layer
+        // takes 96·49 inputs instead of 64·49, so it has 32·49·128 more weights.
         let mut config = ModelConfig::new(ModelKind::Cnn);
         config.cnn.channels_3 = Some(96);
         let added = config.init(&Device::flex()).num_params() - 422_026;

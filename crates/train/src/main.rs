@@ -46,9 +46,8 @@ struct Args {
     #[arg(long, allow_hyphen_values = true, value_parser = parse_dropout)]
     dropout: Option<f64>,
     /// Output channels of the CNN's convolutions, each at most 512, as FIRST,SECOND
-    /// [default: 32,64]. A
-    /// third number adds a third convolution on the 7×7 maps after the second pooling.
-    /// Wider and deeper networks learn more features but train more slowly.
+    /// [default: 32,64]. A third number adds a third convolution on the 7×7 maps after the
+    /// second pooling. Wider and deeper networks learn more features but train more slowly.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_channels)]
     channels: Option<Channels>,
     /// Units of the CNN's hidden linear layer, at most 4096 [default: 128].
@@ -201,6 +200,11 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Prints `message` as clap prints its own usage errors, and exits with code 2.
+fn usage_error(kind: ErrorKind, message: impl std::fmt::Display) -> ! {
+    Args::command().error(kind, message).exit()
+}
+
 /// Sets `XDG_RUNTIME_DIR` to a private folder when it is unset.
 ///
 /// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" on every
@@ -241,15 +245,13 @@ fn main() -> ExitCode {
             ("--hidden", args.hidden.is_some()),
         ];
         if let Some((flag, _)) = cnn_flags.iter().find(|(_, given)| *given) {
-            Args::command()
-                .error(
-                    ErrorKind::ArgumentConflict,
-                    format!(
-                        "{flag} sets a layer of the CNN, which the MLP does not have. Add \
-                         --model cnn or leave {flag} out"
-                    ),
-                )
-                .exit();
+            usage_error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "{flag} sets a layer of the CNN, which the MLP does not have. Add \
+                     --model cnn or leave {flag} out"
+                ),
+            );
         }
     }
     if let Some(dropout) = args.dropout {
@@ -265,28 +267,23 @@ fn main() -> ExitCode {
     }
     let epochs = args.epochs.unwrap_or_else(|| default_epochs(kind));
     if args.no_augment && args.unaugmented_epochs.is_some_and(|count| count > 0) {
-        Args::command()
-            .error(
-                ErrorKind::ArgumentConflict,
-                "--no-augment (AUGMENT=0) already trains every epoch on undistorted images; \
-                 leave out --unaugmented-epochs, or leave out --no-augment to augment the \
-                 earlier epochs",
-            )
-            .exit();
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--no-augment (AUGMENT=0) already trains every epoch on undistorted images; leave \
+             out --unaugmented-epochs, or leave out --no-augment to augment the earlier epochs",
+        );
     }
     if let Some(unaugmented) = args.unaugmented_epochs
         && unaugmented >= epochs
     {
-        Args::command()
-            .error(
-                ErrorKind::ValueValidation,
-                format!(
-                    "--unaugmented-epochs {unaugmented} leaves none of the {epochs} epochs \
-                     augmented; use fewer, or --no-augment to train every epoch on the images \
-                     as they are"
-                ),
-            )
-            .exit();
+        usage_error(
+            ErrorKind::ValueValidation,
+            format!(
+                "--unaugmented-epochs {unaugmented} leaves none of the {epochs} epochs \
+                 augmented; use fewer, or --no-augment to train every epoch on the images as \
+                 they are"
+            ),
+        );
     }
     let config = TrainingConfig {
         model,

@@ -202,9 +202,7 @@ pub fn train(
     stop_on_signals(&interrupter);
     let (epoch_counter, finished_epochs) = EpochCounter::new(interrupter.clone());
     let (loss_guard, divergence) = FiniteLossGuard::new(interrupter.clone());
-    // The log of a run in progress stays beside its checkpoints, so that metrics.csv keeps
-    // describing the record it sits beside until this run replaces that record.
-    let log_path = run_dir.join(CHECKPOINT_DIR).join(METRICS_FILE);
+    let log_path = progress_log_path(&run_dir);
     let epoch_log = match start {
         Start::Fresh => EpochLog::create(&log_path)?,
         Start::Resume(epoch) => {
@@ -323,6 +321,13 @@ pub fn train(
     save_artifacts(&run_dir, config, model, &summary)?;
     resume::mark_finished(&run_dir, config)?;
     Ok(summary)
+}
+
+/// Returns the path of the metrics log of a run in progress. It stays beside the
+/// checkpoints, so that `metrics.csv` keeps describing the record it sits beside until the
+/// run replaces that record.
+fn progress_log_path(run_dir: &Path) -> PathBuf {
+    run_dir.join(CHECKPOINT_DIR).join(METRICS_FILE)
 }
 
 /// Prints what the run is about to train, once its data, backend and folder are ready.
@@ -491,11 +496,12 @@ fn save_artifacts(
         })?;
     artifacts::write_json(&run_dir.join(CONFIG_FILE), config)?;
     artifacts::write_json(&run_dir.join(SUMMARY_FILE), summary)?;
-    let log_path = run_dir.join(CHECKPOINT_DIR).join(METRICS_FILE);
     let metrics_path = run_dir.join(METRICS_FILE);
-    fs::rename(&log_path, &metrics_path).map_err(|source| TrainError::Artifact {
-        path: metrics_path,
-        source,
+    fs::rename(progress_log_path(run_dir), &metrics_path).map_err(|source| {
+        TrainError::Artifact {
+            path: metrics_path,
+            source,
+        }
     })?;
     Ok(())
 }
